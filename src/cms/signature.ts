@@ -1,0 +1,112 @@
+import { createHash, timingSafeEqual, verify } from 'node:crypto';
+import { CmsVerificationError } from '../errors.js';
+import { signatureScheme, type SignatureScheme } from './algorithms.js';
+import type { ParsedCertificate } from './certificate.js';
+import { DerError, DerReader, TAG_OCTET_STRING, TAG_OID, TAG_SEQUENCE, TAG_SET, decodeOid, encodeTlv, value } from './der.js';
+import { OID_DATA, type SignerInfo } from './signed-data.js';
+
+const OID_CONTENT_TYPE = '1.2.840.113549.1.9.3';
+const OID_MESSAGE_DIGEST = '1.2.840.113549.1.9.4';
+
+/** True when the SignerInfo's sid (issuerAndSerialNumber or subjectKeyIdentifier) names `certificate`. */
+export function signerMatches(signerInfo: SignerInfo, certificate: ParsedCertificate): boolean {
+  const sid = signerInfo.sid;
+  if ('serial' in sid) return certificate.serialDer.equals(sid.serial) && certificate.issuerDer.equals(sid.issuer);
+  return certificate.subjectKeyId !== undefined && certificate.subjectKeyId.equals(sid.subjectKeyId);
+}
+
+/** How a SignerInfo names its signer, for messages. */
+export function describeSid(signerInfo: SignerInfo): string {
+  const sid = signerInfo.sid;
+  if ('serial' in sid) return `serial ${Buffer.from(sid.serial).toString('hex').replace(/^0+(?=.)/, '').toUpperCase()}`;
+  return `subjectKeyIdentifier ${Buffer.from(sid.subjectKeyId).toString('hex')}`;
+}
+
+/**
+ * Verifies one SignerInfo over `content` with the signer's public key (node:crypto, native code).
+ * Without signed attributes (Keystone's -noattr) the signature covers the content; with them, contentType
+ * and messageDigest must match and the signature covers the DER of the attribute SET.
+ */
+export function verifySignerInfo(signerInfo: SignerInfo, content: Uint8Array, signer: ParsedCertificate): SignatureScheme {
+  const scheme = signatureScheme(signerInfo.digestAlgorithm, signerInfo.signatureAlgorithm);
+  const keyType = signer.publicKey.asymmetricKeyType;
+  const keyMatches = scheme.keyType === 'ec' ? keyType === 'ec' : keyType === 'rsa' || keyType === 'rsa-pss';
+  if (!keyMatches) {
+    throw new CmsVerificationError(
+      'ERR_SIGNATURE_INVALID',
+      `token is signed with ${scheme.name} but the signing certificate ${signer.subject} holds a ${keyType} key`,
+    );
+  }
+  const signed = signerInfo.signedAttributes ? signedAttributesInput(signerInfo.signedAttributes, content, scheme.digest) : content;
+  let valid: boolean;
+  try {
+    valid = verify(
+      scheme.digest,
+      signed,
+      { key: signer.publicKey, padding: scheme.padding, saltLength: scheme.saltLength, dsaEncoding: 'der' },
+      signerInfo.signature,
+    );
+  } catch {
+    valid = false; // a malformed signature value (bad ECDSA DER, wrong length) is a wrong signature
+  }
+  if (!valid) {
+    throw new CmsVerificationError(
+      'ERR_SIGNATURE_INVALID',
+      `token signature (${scheme.name}) does not verify with the key of ${signer.subject}: the token was altered or was not signed by this certificate`,
+    );
+  }
+  return scheme;
+}
+
+function signedAttributesInput(attributes: Uint8Array[], content: Uint8Array, digest: string): Uint8Array {
+  const values = new Map<string, Uint8Array[]>();
+  try {
+    for (const attribute of attributes) {
+      const reader = new DerReader(attribute);
+      const sequence = DerReader.inside(attribute, reader.expect(TAG_SEQUENCE, 'Attribute'));
+      const oid = decodeOid(value(attribute, sequence.expect(TAG_OID, 'attrType')));
+      const set = DerReader.inside(attribute, sequence.expect(TAG_SET, 'attrValues'));
+      const list: Uint8Array[] = values.get(oid) ?? [];
+      while (!set.done) list.push(attribute.subarray(...range(set.next())));
+      values.set(oid, list);
+    }
+  } catch (cause) {
+    if (cause instanceof DerError) throw new CmsVerificationError('ERR_CMS_MALFORMED', `signed attributes cannot be parsed: ${cause.message}`, { cause });
+    throw cause;
+  }
+  const single = (oid: string, name: string, tag: number): Uint8Array => {
+    const found = values.get(oid);
+    if (!found || found.length !== 1 || found[0]![0] !== tag) {
+      throw new CmsVerificationError('ERR_CMS_MALFORMED', `signed attributes must hold exactly one ${name} value`);
+    }
+    const element = found[0]!;
+    const reader = new DerReader(element);
+    try {
+      return value(element, reader.next());
+    } catch (cause) {
+      throw new CmsVerificationError('ERR_CMS_MALFORMED', `signed ${name} attribute is malformed`, { cause });
+    }
+  };
+  let contentType: string;
+  try {
+    contentType = decodeOid(single(OID_CONTENT_TYPE, 'contentType', TAG_OID));
+  } catch (cause) {
+    if (cause instanceof CmsVerificationError) throw cause;
+    throw new CmsVerificationError('ERR_CMS_MALFORMED', 'signed contentType attribute is malformed', { cause });
+  }
+  if (contentType !== OID_DATA) {
+    throw new CmsVerificationError('ERR_CONTENT_TYPE_MISMATCH', `signed contentType attribute is ${contentType}, not id-data`);
+  }
+  const messageDigest = single(OID_MESSAGE_DIGEST, 'messageDigest', TAG_OCTET_STRING);
+  const actual = createHash(digest).update(content).digest();
+  if (actual.length !== messageDigest.length || !timingSafeEqual(actual, messageDigest)) {
+    throw new CmsVerificationError('ERR_MESSAGE_DIGEST_MISMATCH', 'signed messageDigest attribute does not match the content: the token was altered');
+  }
+  // The signature covers the attributes DER-encoded as a SET OF (tag 0x31, elements sorted), which is
+  // also how OpenSSL re-encodes them before checking.
+  return encodeTlv(TAG_SET, Buffer.concat([...attributes].map((a) => Buffer.from(a)).sort(Buffer.compare)));
+}
+
+function range(tlv: { start: number; end: number }): [number, number] {
+  return [tlv.start, tlv.end];
+}

@@ -1,0 +1,144 @@
+import { CmsVerificationError } from '../errors.js';
+import {
+  DerError,
+  DerReader,
+  TAG_CONTEXT_0,
+  TAG_CONTEXT_0_PRIMITIVE,
+  TAG_CONTEXT_1,
+  TAG_INTEGER,
+  TAG_OCTET_STRING,
+  TAG_OID,
+  TAG_SEQUENCE,
+  TAG_SET,
+  decodeOid,
+  value,
+  whole,
+  type Tlv,
+} from './der.js';
+
+export const OID_SIGNED_DATA = '1.2.840.113549.1.7.2';
+export const OID_DATA = '1.2.840.113549.1.7.1';
+
+/** An AlgorithmIdentifier: OID and the whole TLV of its parameters, if any. */
+export interface AlgorithmId {
+  oid: string;
+  parameters?: Uint8Array;
+}
+
+/** The signer a SignerInfo names: by issuer and serial, or by subjectKeyIdentifier. */
+export type SignerId = { issuer: Uint8Array; serial: Uint8Array } | { subjectKeyId: Uint8Array };
+
+/** The parts of one SignerInfo that verification reads (slices of the message, not copies). */
+export interface SignerInfo {
+  sid: SignerId;
+  digestAlgorithm: AlgorithmId;
+  /** The signed attributes, each a whole Attribute TLV, when present. */
+  signedAttributes?: Uint8Array[];
+  signatureAlgorithm: AlgorithmId;
+  signature: Uint8Array;
+}
+
+/** The parts of a CMS SignedData that token verification reads. */
+export interface ParsedSignedData {
+  /** eContentType of the encapsulated content (id-data for Keystone tokens). */
+  contentType: string;
+  /** The signed bytes: the token body. */
+  content: Uint8Array;
+  signerInfos: SignerInfo[];
+}
+
+/**
+ * Parses DER ContentInfo { id-signedData, SignedData } with encapsulated id-data content (`-nodetach`).
+ * Throws CmsVerificationError: ERR_CMS_MALFORMED, ERR_CMS_NOT_SIGNED_DATA, ERR_CMS_DETACHED, ERR_CMS_CONTENT_NOT_DATA.
+ */
+export function parseSignedData(der: Uint8Array): ParsedSignedData {
+  try {
+    return readSignedData(der);
+  } catch (cause) {
+    if (cause instanceof DerError) {
+      throw new CmsVerificationError('ERR_CMS_MALFORMED', `token is not a well-formed CMS SignedData message: ${cause.message}`, { cause });
+    }
+    throw cause;
+  }
+}
+
+function readSignedData(bytes: Uint8Array): ParsedSignedData {
+  const outer = new DerReader(bytes);
+  const contentInfoTlv = outer.expect(TAG_SEQUENCE, 'ContentInfo');
+  outer.end('ContentInfo');
+  const contentInfo = DerReader.inside(bytes, contentInfoTlv);
+  const contentType = decodeOid(value(bytes, contentInfo.expect(TAG_OID, 'contentType')));
+  if (contentType !== OID_SIGNED_DATA) {
+    throw new CmsVerificationError('ERR_CMS_NOT_SIGNED_DATA', `CMS message is of type ${contentType}, not signedData (${OID_SIGNED_DATA})`);
+  }
+  const explicit = DerReader.inside(bytes, contentInfo.expect(TAG_CONTEXT_0, 'content'));
+  contentInfo.end('ContentInfo');
+  const signedData = DerReader.inside(bytes, explicit.expect(TAG_SEQUENCE, 'SignedData'));
+  explicit.end('content');
+
+  signedData.expect(TAG_INTEGER, 'version');
+  signedData.expect(TAG_SET, 'digestAlgorithms');
+  const encapsulated = DerReader.inside(bytes, signedData.expect(TAG_SEQUENCE, 'encapContentInfo'));
+  const eContentType = decodeOid(value(bytes, encapsulated.expect(TAG_OID, 'eContentType')));
+  const eContentTlv = encapsulated.optional(TAG_CONTEXT_0);
+  encapsulated.end('encapContentInfo');
+  signedData.optional(TAG_CONTEXT_0); // certificates: Keystone tokens carry none (-nocerts); the signer comes from signing_cert.pem
+  signedData.optional(TAG_CONTEXT_1); // crls
+  const signerInfosTlv = signedData.expect(TAG_SET, 'signerInfos');
+  signedData.end('SignedData');
+
+  if (eContentType !== OID_DATA) {
+    throw new CmsVerificationError('ERR_CMS_CONTENT_NOT_DATA', `signed content is of type ${eContentType}; Keystone tokens carry id-data (${OID_DATA})`);
+  }
+  if (!eContentTlv) {
+    throw new CmsVerificationError('ERR_CMS_DETACHED', 'CMS message carries no content (detached signature); Keystone tokens embed it (-nodetach)');
+  }
+  const eContent = DerReader.inside(bytes, eContentTlv);
+  const octets = eContent.expect(TAG_OCTET_STRING, 'eContent');
+  eContent.end('eContent');
+
+  const signerInfos: SignerInfo[] = [];
+  const set = DerReader.inside(bytes, signerInfosTlv);
+  while (!set.done) signerInfos.push(readSignerInfo(bytes, set.expect(TAG_SEQUENCE, 'SignerInfo')));
+  if (signerInfos.length === 0) throw new CmsVerificationError('ERR_CMS_MALFORMED', 'CMS message has no SignerInfo');
+  return { contentType: eContentType, content: value(bytes, octets), signerInfos };
+}
+
+function readSignerInfo(bytes: Uint8Array, tlv: Tlv): SignerInfo {
+  const reader = DerReader.inside(bytes, tlv);
+  reader.expect(TAG_INTEGER, 'SignerInfo version');
+  const sidTlv = reader.next();
+  let sid: SignerId;
+  if (sidTlv.tag === TAG_SEQUENCE) {
+    const issuerAndSerial = DerReader.inside(bytes, sidTlv);
+    const issuer = whole(bytes, issuerAndSerial.expect(TAG_SEQUENCE, 'issuer'));
+    const serial = value(bytes, issuerAndSerial.expect(TAG_INTEGER, 'serialNumber'));
+    issuerAndSerial.end('IssuerAndSerialNumber');
+    sid = { issuer, serial };
+  } else if (sidTlv.tag === TAG_CONTEXT_0_PRIMITIVE) {
+    sid = { subjectKeyId: value(bytes, sidTlv) };
+  } else {
+    throw new DerError('SignerInfo sid is neither issuerAndSerialNumber nor subjectKeyIdentifier');
+  }
+  const digestAlgorithm = readAlgorithm(bytes, reader.expect(TAG_SEQUENCE, 'digestAlgorithm'));
+  const attributesTlv = reader.optional(TAG_CONTEXT_0);
+  let signedAttributes: Uint8Array[] | undefined;
+  if (attributesTlv) {
+    signedAttributes = [];
+    const attributes = DerReader.inside(bytes, attributesTlv);
+    while (!attributes.done) signedAttributes.push(whole(bytes, attributes.expect(TAG_SEQUENCE, 'Attribute')));
+  }
+  const signatureAlgorithm = readAlgorithm(bytes, reader.expect(TAG_SEQUENCE, 'signatureAlgorithm'));
+  const signature = value(bytes, reader.expect(TAG_OCTET_STRING, 'signature'));
+  reader.optional(TAG_CONTEXT_1); // unsigned attributes
+  reader.end('SignerInfo');
+  return { sid, digestAlgorithm, signedAttributes, signatureAlgorithm, signature };
+}
+
+export function readAlgorithm(bytes: Uint8Array, tlv: Tlv): AlgorithmId {
+  const reader = DerReader.inside(bytes, tlv);
+  const oid = decodeOid(value(bytes, reader.expect(TAG_OID, 'algorithm')));
+  const parameters = reader.done ? undefined : whole(bytes, reader.next());
+  reader.end('AlgorithmIdentifier');
+  return { oid, parameters };
+}

@@ -1,0 +1,126 @@
+import { CertificateError, CmsVerificationError } from '../errors.js';
+import { tokenToDer, type DecodeLimits } from '../token/format.js';
+import { parseCertificates, type ParsedCertificate } from './certificate.js';
+import { buildChain, checkValidity } from './chain.js';
+import { parseSignedData } from './signed-data.js';
+import { describeSid, signerMatches, verifySignerInfo } from './signature.js';
+
+/** PEM (or DER) certificates to verify tokens with, as found in signing_dir. */
+export interface SigningMaterialInput {
+  /** The identity server's token signing certificate (signing_cert.pem). */
+  signingCert: string | Uint8Array;
+  /** The CA certificates (cacert.pem): intermediates and the self-signed root. */
+  caCerts: string | Uint8Array;
+}
+
+/** The outcome of a successful verification. */
+export interface VerifiedToken {
+  /** The signed content: the token body as bytes. */
+  content: Uint8Array;
+  /** The content parsed as UTF-8 JSON; throws CmsVerificationError(ERR_CONTENT_NOT_JSON) otherwise. */
+  json(): unknown;
+  /** Digest algorithm of the signature, e.g. "sha256". */
+  digestAlgorithm: string;
+  /** Signature scheme, e.g. "sha256WithRSAEncryption". */
+  signatureAlgorithm: string;
+  signer: { subject: string; serial: string };
+}
+
+export interface VerifyOptions extends DecodeLimits {
+  /** The time at which certificates must be valid. Default: now. */
+  now?: Date;
+}
+
+/**
+ * Signing material parsed once: the signing certificate, the CA certificates and the verdict on the path
+ * between them. Verifying a token against it costs a CMS parse and one signature check.
+ */
+export class SigningMaterial {
+  readonly signer: ParsedCertificate;
+  readonly caCerts: readonly ParsedCertificate[];
+  private chain: ParsedCertificate[] | undefined;
+  private chainError: CertificateError | undefined;
+
+  constructor(input: SigningMaterialInput) {
+    const signers = parseCertificates(input.signingCert, 'signing certificate');
+    this.signer = signers[0]!;
+    this.caCerts = parseCertificates(input.caCerts, 'CA certificate');
+    try {
+      // The signing file may carry its intermediates after the signing certificate, as -certfile allows.
+      this.chain = buildChain(this.signer, [...this.caCerts, ...signers.slice(1)].filter(Boolean));
+    } catch (error) {
+      if (!(error instanceof CertificateError)) throw error;
+      this.chainError = error;
+    }
+  }
+
+  /** The path from the signing certificate to its root, or the CertificateError that prevents one. */
+  certificatePath(now: Date = new Date()): ParsedCertificate[] {
+    if (this.chainError) throw this.chainError;
+    checkValidity(this.chain!, now);
+    return this.chain!;
+  }
+
+  /** Verifies a PKI, PKIZ or PEM CMS token. Throws a typed error on every failure. */
+  verify(token: string | Uint8Array, options: VerifyOptions = {}): VerifiedToken {
+    const signedData = parseSignedData(tokenToDer(token, options));
+    for (const signerInfo of signedData.signerInfos) {
+      if (!signerMatches(signerInfo, this.signer)) {
+        throw new CmsVerificationError(
+          'ERR_SIGNER_MISMATCH',
+          `token was signed by a certificate with ${describeSid(signerInfo)}, not by the signing certificate ${this.signer.subject} (serial ${this.signer.serial}); the identity server may have rotated its signing certificate: fetch it again`,
+        );
+      }
+    }
+    this.certificatePath(options.now);
+    let scheme;
+    for (const signerInfo of signedData.signerInfos) scheme = verifySignerInfo(signerInfo, signedData.content, this.signer);
+    const content = signedData.content;
+    return {
+      content,
+      json: () => parseJson(content),
+      digestAlgorithm: scheme!.digest,
+      signatureAlgorithm: scheme!.name,
+      signer: { subject: this.signer.subject, serial: this.signer.serial },
+    };
+  }
+}
+
+const utf8 = new TextDecoder('utf-8', { fatal: true });
+
+function parseJson(content: Uint8Array): unknown {
+  try {
+    return JSON.parse(utf8.decode(content));
+  } catch (cause) {
+    throw new CmsVerificationError('ERR_CONTENT_NOT_JSON', 'signed content is not UTF-8 JSON', { cause });
+  }
+}
+
+const materialCache = new Map<string, SigningMaterial>();
+const MATERIAL_CACHE_SIZE = 16;
+
+function materialFor(input: SigningMaterialInput): SigningMaterial {
+  if (typeof input.signingCert !== 'string' || typeof input.caCerts !== 'string') return new SigningMaterial(input);
+  const key = `${input.signingCert}\u0000${input.caCerts}`;
+  let material = materialCache.get(key);
+  if (!material) {
+    material = new SigningMaterial(input);
+    if (materialCache.size >= MATERIAL_CACHE_SIZE) materialCache.delete(materialCache.keys().next().value!);
+    materialCache.set(key, material);
+  }
+  return material;
+}
+
+/**
+ * Verifies a Keystone PKI or PKIZ token (or a PEM CMS message such as the revocation list) in-process, deciding
+ * as `openssl cms -verify -certfile signingCert -CAfile caCerts` does. Throws TokenFormatError,
+ * CmsVerificationError or CertificateError, each with a stable `code`.
+ */
+export function verifySignedToken(
+  token: string | Uint8Array,
+  material: (SigningMaterialInput & { now?: Date }) | SigningMaterial,
+  limits: DecodeLimits = {},
+): VerifiedToken {
+  if (material instanceof SigningMaterial) return material.verify(token, limits);
+  return materialFor(material).verify(token, { ...limits, now: material.now });
+}

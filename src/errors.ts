@@ -1,0 +1,102 @@
+/**
+ * Typed errors. Every failure a caller can cause or meet has a stable `code` to branch on; the message says
+ * what is wrong and what to do. Messages never contain a whole token or a secret.
+ */
+
+/** The stable codes, grouped by where they arise. */
+export type ErrorCode =
+  // token decoding (src/token)
+  | 'ERR_TOKEN_MISSING'
+  | 'ERR_TOKEN_TOO_LONG'
+  | 'ERR_TOKEN_MALFORMED'
+  | 'ERR_PKIZ_CORRUPT'
+  | 'ERR_PKIZ_TOO_LARGE'
+  // CMS structure and signature (src/cms)
+  | 'ERR_CMS_MALFORMED'
+  | 'ERR_CMS_NOT_SIGNED_DATA'
+  | 'ERR_CMS_CONTENT_NOT_DATA'
+  | 'ERR_CMS_DETACHED'
+  | 'ERR_SIGNER_MISMATCH'
+  | 'ERR_UNSUPPORTED_ALGORITHM'
+  | 'ERR_SIGNATURE_INVALID'
+  | 'ERR_MESSAGE_DIGEST_MISMATCH'
+  | 'ERR_CONTENT_TYPE_MISMATCH'
+  | 'ERR_CONTENT_NOT_JSON'
+  // the signing material (src/cms/chain.ts)
+  | 'ERR_CERT_MALFORMED'
+  | 'ERR_CERT_MISSING'
+  | 'ERR_CERT_EXPIRED'
+  | 'ERR_CERT_NOT_YET_VALID'
+  | 'ERR_CERT_UNTRUSTED'
+  | 'ERR_CERT_SIGNATURE'
+  | 'ERR_CERT_NOT_CA'
+  | 'ERR_CERT_PATH_LENGTH'
+  | 'ERR_CERT_PURPOSE'
+  | 'ERR_CERT_CRITICAL_EXTENSION'
+  // token contents and decisions (src/token, src/protocol.ts)
+  | 'ERR_TOKEN_EXPIRED'
+  | 'ERR_TOKEN_REVOKED'
+  | 'ERR_TOKEN_INVALID'
+  | 'ERR_TOKEN_BIND'
+  | 'ERR_SERVICE_TOKEN_ROLES'
+  // configuration and environment
+  | 'ERR_CONFIG'
+  | 'ERR_SIGNING_DIR'
+  // the identity server
+  | 'ERR_IDENTITY_UNAVAILABLE'
+  | 'ERR_IDENTITY_RESPONSE'
+  | 'ERR_IDENTITY_AUTH'
+  | 'ERR_REVOCATION_LIST_STALE';
+
+/** Base class of every error this library throws on purpose. */
+export class KeystoneAuthError extends Error {
+  /** Stable identifier: branch on this, not on the message. */
+  readonly code: ErrorCode;
+  /** The HTTP status a request refused for this reason gets. */
+  readonly status: number;
+  constructor(code: ErrorCode, message: string, options?: { cause?: unknown; status?: number }) {
+    super(message, options?.cause === undefined ? undefined : { cause: options.cause });
+    this.code = code;
+    this.status = options?.status ?? 401;
+    this.name = new.target.name;
+  }
+}
+
+/** The token string itself cannot be decoded (bad base64, bad zlib, too long). HTTP 401. */
+export class TokenFormatError extends KeystoneAuthError {}
+
+/** The CMS message is malformed, uses a refused algorithm, names another signer, or its signature is wrong. HTTP 401. */
+export class CmsVerificationError extends KeystoneAuthError {}
+
+/**
+ * The signing material (signing certificate, CA certificates) does not allow verification: expired, wrong
+ * purpose, untrusted chain. The token may be fine; the certificates are not. HTTP 401 (fail closed) and the
+ * middleware logs it as an operator problem.
+ */
+export class CertificateError extends KeystoneAuthError {}
+
+/** The token verified but must not be accepted: expired, revoked, bind or service-role rules. HTTP 401. */
+export class TokenRejectedError extends KeystoneAuthError {}
+
+/** A configuration problem, found at construction or start-up. */
+export class ConfigError extends KeystoneAuthError {
+  constructor(code: 'ERR_CONFIG' | 'ERR_SIGNING_DIR', message: string, options?: { cause?: unknown }) {
+    super(code, message, { ...options, status: 500 });
+  }
+}
+
+/** The identity server is needed and cannot give a usable answer. HTTP 503, nothing cached. */
+export class IdentityServerError extends KeystoneAuthError {
+  constructor(
+    code: 'ERR_IDENTITY_UNAVAILABLE' | 'ERR_IDENTITY_RESPONSE' | 'ERR_IDENTITY_AUTH' | 'ERR_REVOCATION_LIST_STALE',
+    message: string,
+    options?: { cause?: unknown },
+  ) {
+    super(code, message, { ...options, status: 503 });
+  }
+}
+
+/** True for errors thrown on purpose by this library. */
+export function isKeystoneAuthError(error: unknown): error is KeystoneAuthError {
+  return error instanceof KeystoneAuthError;
+}
