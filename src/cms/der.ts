@@ -129,3 +129,33 @@ export function encodeTlv(tag: number, contents: Uint8Array): Buffer {
   }
   return Buffer.concat([Buffer.from(header), contents]);
 }
+
+/** Encodes a dotted OBJECT IDENTIFIER (the whole TLV). */
+export function encodeOid(dotted: string): Buffer {
+  const arcs = dotted.split('.').map(Number);
+  const bytes: number[] = [];
+  const push = (arc: number) => {
+    const chunk = [arc & 0x7f];
+    for (let rest = Math.floor(arc / 128); rest > 0; rest = Math.floor(rest / 128)) chunk.unshift(0x80 | (rest & 0x7f));
+    bytes.push(...chunk);
+  };
+  push(arcs[0]! * 40 + arcs[1]!);
+  for (const arc of arcs.slice(2)) push(arc);
+  return encodeTlv(TAG_OID, Buffer.from(bytes));
+}
+
+/** Encodes a non-negative INTEGER given as big-endian bytes (the whole TLV, minimal, sign bit respected). */
+export function encodeUnsignedInteger(bytes: Uint8Array): Buffer {
+  let start = 0;
+  while (start < bytes.length - 1 && bytes[start] === 0) start++;
+  const trimmed = Buffer.from(bytes.subarray(start));
+  return encodeTlv(TAG_INTEGER, trimmed[0]! & 0x80 ? Buffer.concat([Buffer.from([0]), trimmed]) : trimmed);
+}
+
+export function sequence(...elements: Uint8Array[]): Buffer {
+  return encodeTlv(TAG_SEQUENCE, Buffer.concat(elements));
+}
+
+export function set(...elements: Uint8Array[]): Buffer {
+  return encodeTlv(TAG_SET, Buffer.concat(elements));
+}

@@ -1,0 +1,51 @@
+import { LRUCache } from 'lru-cache';
+import type { ErrorCode } from '../errors.js';
+import type { Identity } from '../token/access-info.js';
+import type { TokenFormat } from '../token/format.js';
+
+/** What the cache remembers of a token: its identity, or that it is invalid and why. */
+export type CacheEntry =
+  | { valid: true; identity: Identity; format: TokenFormat; hashes: readonly string[] }
+  | { valid: false; code: ErrorCode; message: string };
+
+/**
+ * The in-process token cache: an LRU bounded by entries and by (approximate) bytes, with a time to live per
+ * entry. Keys are token hashes (PKI/PKIZ) or token ids (online tokens), never logged.
+ */
+export class MemoryTokenCache {
+  private readonly lru: LRUCache<string, CacheEntry>;
+
+  constructor(options: { maxEntries: number; maxBytes: number }) {
+    this.lru = new LRUCache<string, CacheEntry>({
+      max: options.maxEntries,
+      maxSize: options.maxBytes,
+      sizeCalculation: () => 1, // replaced by the explicit size given to set()
+    });
+  }
+
+  get(key: string): CacheEntry | undefined {
+    return this.lru.get(key);
+  }
+
+  /** Stores an entry for `ttlMs`; `size` is its approximate footprint in bytes. */
+  set(key: string, entry: CacheEntry, ttlMs: number, size: number): void {
+    if (ttlMs <= 0) return;
+    this.lru.set(key, entry, { ttl: ttlMs, size: Math.max(1, size) });
+  }
+
+  delete(key: string): void {
+    this.lru.delete(key);
+  }
+
+  get size(): number {
+    return this.lru.size;
+  }
+
+  get calculatedSize(): number {
+    return this.lru.calculatedSize;
+  }
+
+  clear(): void {
+    this.lru.clear();
+  }
+}

@@ -1,0 +1,80 @@
+import { readFileSync } from 'node:fs';
+import { ConfigError } from './errors.js';
+import type { AuthTokenOptions } from './options.js';
+
+/**
+ * Options that Python services keep in the same section but that this library does not use: the keystoneauth
+ * plugin options and keystonemiddleware's pool tuning. They are skipped (and listed) rather than refused, so
+ * one config file serves Python and Node services alike.
+ */
+const FOREIGN_OPTIONS = new Set([
+  'auth_type', 'auth_plugin', 'auth_section', 'auth_url', 'username', 'password', 'user_id', 'user_domain_id', 'user_domain_name',
+  'project_id', 'project_name', 'project_domain_id', 'project_domain_name', 'domain_id', 'domain_name', 'system_scope',
+  'tenant_name', 'tenant_id', 'trust_id', 'default_domain_id', 'default_domain_name', 'region_name', 'interface', 'service_type',
+  'memcache_pool_dead_retry', 'memcache_pool_maxsize', 'memcache_pool_socket_timeout', 'memcache_pool_unused_timeout',
+  'memcache_pool_conn_get_timeout', 'memcache_use_advanced_pool', 'memcache_sasl_enabled', 'memcache_username', 'memcache_password',
+  'memcache_tls_enabled', 'memcache_tls_cafile', 'memcache_tls_certfile', 'memcache_tls_keyfile', 'memcache_tls_allowed_ciphers',
+  'timeout', 'collect_timing', 'split-loggers', 'log_name',
+  'use', 'paste.filter_factory', 'paste.app_factory',
+]);
+
+export interface LoadedConfig {
+  options: AuthTokenOptions;
+  /** Names present in the section that this library does not use (keystoneauth plugin options, pool tuning). */
+  ignored: string[];
+  /** The section the options came from. */
+  section: string;
+}
+
+/** Parses INI text (oslo.config / paste.deploy style) into sections of raw string values. */
+export function parseIni(text: string): Map<string, Map<string, string>> {
+  const sections = new Map<string, Map<string, string>>();
+  let current: Map<string, string> | undefined;
+  let lastKey: string | undefined;
+  text.split(/\r?\n/).forEach((line, index) => {
+    if (/^\s*([#;].*)?$/.test(line)) return;
+    const header = /^\[([^\]]+)\]\s*$/.exec(line);
+    if (header) {
+      current = sections.get(header[1]!.trim()) ?? new Map();
+      sections.set(header[1]!.trim(), current);
+      lastKey = undefined;
+      return;
+    }
+    if (/^\s/.test(line) && current && lastKey) {
+      current.set(lastKey, `${current.get(lastKey)}\n${line.trim()}`); // continuation line
+      return;
+    }
+    const pair = /^([^=:]+?)\s*[=:]\s*(.*)$/.exec(line);
+    if (!pair || !current) throw new ConfigError('ERR_CONFIG', `line ${index + 1} is neither a [section] nor a key = value pair`);
+    lastKey = pair[1]!.trim();
+    current.set(lastKey, pair[2]!.trim());
+  });
+  return sections;
+}
+
+/**
+ * Reads keystone_authtoken options from an INI file: a service's `[keystone_authtoken]` section, or a paste
+ * `[filter:authtoken]` section (tried when the named section is absent).
+ */
+export function loadConfig(path: string, section = 'keystone_authtoken'): AuthTokenOptions {
+  return loadConfigDetailed(path, section).options;
+}
+
+export function loadConfigDetailed(path: string, section = 'keystone_authtoken'): LoadedConfig {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (cause) {
+    throw new ConfigError('ERR_CONFIG', `cannot read config file ${path}: ${(cause as NodeJS.ErrnoException).code ?? cause}`, { cause });
+  }
+  const sections = parseIni(text);
+  const name = sections.has(section) ? section : sections.has('filter:authtoken') ? 'filter:authtoken' : undefined;
+  if (!name) throw new ConfigError('ERR_CONFIG', `config file ${path} has no [${section}] section (nor [filter:authtoken])`);
+  const options: Record<string, string> = {};
+  const ignored: string[] = [];
+  for (const [key, value] of sections.get(name)!) {
+    if (FOREIGN_OPTIONS.has(key)) ignored.push(key);
+    else options[key] = value;
+  }
+  return { options: options as AuthTokenOptions, ignored, section: name };
+}

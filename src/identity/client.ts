@@ -1,0 +1,143 @@
+import { readFileSync } from 'node:fs';
+import { Agent, request, type Dispatcher } from 'undici';
+import { ConfigError, IdentityServerError } from '../errors.js';
+import type { ResolvedOptions } from '../options.js';
+
+/** An answer from the identity server. */
+export interface IdentityResponse {
+  status: number;
+  headers: Record<string, string | string[] | undefined>;
+  text: string;
+}
+
+export interface IdentityRequest {
+  method?: 'GET' | 'POST' | 'HEAD';
+  path: string;
+  headers?: Record<string, string>;
+  json?: unknown;
+  /** How the request is named in errors and logs (never with a token in it). Default: method and path. */
+  label?: string;
+  /** Retry on 5xx answers as well as on network failures. Default true for GET. */
+  retryServerErrors?: boolean;
+}
+
+/**
+ * HTTP to the identity server: undici with keep-alive, timeouts (http_connect_timeout), retries with backoff
+ * (http_request_max_retries), TLS settings (cafile, certfile/keyfile, insecure) and a bound on answer size.
+ * Network failures and timeouts become IdentityServerError(ERR_IDENTITY_UNAVAILABLE), HTTP 503.
+ */
+export class IdentityClient {
+  readonly baseUrl: string;
+  private readonly agent: Agent;
+  private readonly timeoutMs: number;
+  private readonly maxRetries: number;
+  private readonly maxBytes: number;
+  /** Requests made, by label (for diagnostics and tests). */
+  requestCount = 0;
+
+  constructor(options: Pick<ResolvedOptions, 'identityUri' | 'httpTimeoutMs' | 'httpMaxRetries' | 'cafile' | 'certfile' | 'keyfile' | 'insecure' | 'identityResponseMaxBytes'>) {
+    this.baseUrl = options.identityUri.replace(/\/+$/, '');
+    this.timeoutMs = options.httpTimeoutMs;
+    this.maxRetries = options.httpMaxRetries;
+    this.maxBytes = options.identityResponseMaxBytes;
+    const readPem = (name: string, path: string | undefined) => {
+      if (!path) return undefined;
+      try {
+        return readFileSync(path);
+      } catch (cause) {
+        throw new ConfigError('ERR_CONFIG', `option ${name}: cannot read ${path} (${(cause as NodeJS.ErrnoException).code})`, { cause });
+      }
+    };
+    this.agent = new Agent({
+      connect: {
+        timeout: this.timeoutMs,
+        ca: readPem('cafile', options.cafile),
+        cert: readPem('certfile', options.certfile),
+        key: readPem('keyfile', options.keyfile),
+        rejectUnauthorized: !options.insecure,
+      },
+      headersTimeout: this.timeoutMs,
+      bodyTimeout: this.timeoutMs,
+      keepAliveTimeout: 30_000,
+      connections: 32,
+    });
+  }
+
+  async request(req: IdentityRequest): Promise<IdentityResponse> {
+    const method = req.method ?? 'GET';
+    const label = req.label ?? `${method} ${req.path}`;
+    const retryServerErrors = req.retryServerErrors ?? method === 'GET';
+    let lastError: unknown;
+    for (let attempt = 0; attempt <= this.maxRetries; attempt++) {
+      if (attempt > 0) await sleep(Math.min(50 * 2 ** (attempt - 1), 1000));
+      try {
+        const response = await this.once(method, req, label);
+        if (response.status >= 500 && retryServerErrors && attempt < this.maxRetries) {
+          lastError = new IdentityServerError('ERR_IDENTITY_RESPONSE', `${label} answered ${response.status}`);
+          continue;
+        }
+        return response;
+      } catch (error) {
+        lastError = error;
+        if (error instanceof IdentityServerError && error.code === 'ERR_IDENTITY_RESPONSE') break; // too large: retrying will not help
+      }
+    }
+    if (lastError instanceof IdentityServerError) throw lastError;
+    const code = (lastError as { code?: string })?.code ?? (lastError as Error)?.name ?? 'error';
+    throw new IdentityServerError(
+      'ERR_IDENTITY_UNAVAILABLE',
+      `identity server ${this.baseUrl} unreachable for ${label}: ${code} after ${this.maxRetries + 1} attempt(s); check identity_uri and that the server is up`,
+      { cause: lastError },
+    );
+  }
+
+  private async once(method: 'GET' | 'POST' | 'HEAD', req: IdentityRequest, label: string): Promise<IdentityResponse> {
+    this.requestCount++;
+    const headers: Record<string, string> = { accept: 'application/json', ...req.headers };
+    let body: string | undefined;
+    if (req.json !== undefined) {
+      body = JSON.stringify(req.json);
+      headers['content-type'] = 'application/json';
+    }
+    const response = await request(`${this.baseUrl}${req.path}`, {
+      method,
+      headers,
+      body,
+      dispatcher: this.agent as Dispatcher,
+      signal: AbortSignal.timeout(this.timeoutMs * 2),
+    });
+    const length = Number(response.headers['content-length'] ?? 0);
+    if (length > this.maxBytes) {
+      response.body.destroy();
+      throw new IdentityServerError('ERR_IDENTITY_RESPONSE', `${label} answered ${length} bytes, over the limit of ${this.maxBytes} (option identityResponseMaxBytes)`);
+    }
+    const chunks: Buffer[] = [];
+    let size = 0;
+    for await (const chunk of response.body) {
+      size += chunk.length;
+      if (size > this.maxBytes) {
+        response.body.destroy();
+        throw new IdentityServerError('ERR_IDENTITY_RESPONSE', `${label} answered more than ${this.maxBytes} bytes (option identityResponseMaxBytes)`);
+      }
+      chunks.push(chunk);
+    }
+    return { status: response.statusCode, headers: response.headers, text: Buffer.concat(chunks).toString('utf8') };
+  }
+
+  async close(): Promise<void> {
+    await this.agent.close();
+  }
+}
+
+/** Parses a JSON answer or throws IdentityServerError(ERR_IDENTITY_RESPONSE) naming the request. */
+export function parseJsonResponse(response: IdentityResponse, label: string): unknown {
+  try {
+    return JSON.parse(response.text);
+  } catch (cause) {
+    throw new IdentityServerError('ERR_IDENTITY_RESPONSE', `${label} answered ${response.status} with a body that is not JSON`, { cause });
+  }
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms).unref());
+}

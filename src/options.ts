@@ -1,0 +1,342 @@
+import { ConfigError } from './errors.js';
+import { isHashAlgorithm } from './token/hash.js';
+import type { Logger } from './logger.js';
+import type { TokenStore } from './cache/token-store.js';
+
+type OptionType = 'string' | 'int' | 'float' | 'bool' | 'list';
+
+/** One option: its name in keystone_authtoken, type, default and help. The README table is generated from these. */
+export interface OptionDeclaration {
+  name: string;
+  type: OptionType;
+  default: string | number | boolean | string[] | undefined;
+  help: string;
+  secret?: boolean;
+  choices?: string[];
+  legacy?: boolean;
+}
+
+/** The keystone_authtoken options, with keystonemiddleware's names, meanings and defaults. */
+export const OPTION_DECLARATIONS: readonly OptionDeclaration[] = [
+  { name: 'www_authenticate_uri', type: 'string', default: undefined, help: 'Public identity endpoint named in WWW-Authenticate of 401 answers. Falls back to auth_uri.' },
+  { name: 'auth_uri', type: 'string', default: undefined, help: 'Public identity endpoint (deprecated in favour of www_authenticate_uri); also the fallback of identity_uri.' },
+  { name: 'identity_uri', type: 'string', default: undefined, help: 'Admin identity endpoint the middleware talks to, e.g. http://127.0.0.1:35357/. Overrides auth_host/auth_port/auth_protocol/auth_admin_prefix.' },
+  { name: 'auth_host', type: 'string', default: '127.0.0.1', help: 'Legacy: host of the admin identity endpoint (use identity_uri).', legacy: true },
+  { name: 'auth_port', type: 'int', default: 35357, help: 'Legacy: port of the admin identity endpoint (use identity_uri).', legacy: true },
+  { name: 'auth_protocol', type: 'string', default: 'https', help: 'Legacy: http or https for the admin identity endpoint (use identity_uri).', choices: ['http', 'https'], legacy: true },
+  { name: 'auth_admin_prefix', type: 'string', default: '', help: 'Legacy: path prefix of the admin identity endpoint (use identity_uri).', legacy: true },
+  { name: 'auth_version', type: 'string', default: undefined, help: 'Identity API version to use: v2.0 or v3. Unset: discovered from the identity server, preferring v3.', choices: ['v2.0', 'v3', '2', '2.0', '3', 'v2'] },
+  { name: 'delay_auth_decision', type: 'bool', default: false, help: 'Do not answer 401 for missing or invalid tokens: set X-Identity-Status: Invalid and let the application decide.' },
+  { name: 'http_connect_timeout', type: 'int', default: undefined, help: 'Seconds to wait for the identity server (connection and answer). Unset: 10.' },
+  { name: 'http_request_max_retries', type: 'int', default: 3, help: 'How many times a failed request to the identity server is retried, with backoff.' },
+  { name: 'admin_token', type: 'string', default: undefined, help: 'A fixed admin token for the identity server (bootstrap only; prefer admin_user/admin_password).', secret: true },
+  { name: 'admin_user', type: 'string', default: undefined, help: 'Service user that validates tokens and fetches the revocation list.' },
+  { name: 'admin_password', type: 'string', default: undefined, help: 'Password of admin_user.', secret: true },
+  { name: 'admin_tenant_name', type: 'string', default: 'admin', help: 'Project (tenant) of admin_user.' },
+  { name: 'cache', type: 'string', default: undefined, help: 'In Python, the WSGI environment key of a cache object. Here: an object with async get(key) and set(key, value, ttlSeconds), e.g. a Redis store.' },
+  { name: 'certfile', type: 'string', default: undefined, help: 'Client certificate (PEM file) for TLS to the identity server.' },
+  { name: 'keyfile', type: 'string', default: undefined, help: 'Private key (PEM file) of certfile.' },
+  { name: 'cafile', type: 'string', default: undefined, help: 'CA bundle (PEM file) to verify the identity server\'s TLS certificate. Unset: the system CAs.' },
+  { name: 'insecure', type: 'bool', default: false, help: 'Do not verify the identity server\'s TLS certificate (tests only).' },
+  { name: 'signing_dir', type: 'string', default: undefined, help: 'Directory for signing_cert.pem, cacert.pem and revoked.pem. Unset: a fresh private temporary directory.' },
+  { name: 'memcached_servers', type: 'list', default: undefined, help: 'host:port of memcached servers for a token cache shared by several API nodes. Unset: in-process cache only.' },
+  { name: 'token_cache_time', type: 'int', default: 300, help: 'Seconds a validated token is cached (never past its expiry). -1 disables the cache.' },
+  { name: 'revocation_cache_time', type: 'int', default: 10, help: 'Seconds between refreshes of the revocation list.' },
+  { name: 'memcache_security_strategy', type: 'string', default: 'None', help: 'Protection of memcached entries: None, MAC (authenticated) or ENCRYPT (authenticated and encrypted).', choices: ['None', 'MAC', 'ENCRYPT'] },
+  { name: 'memcache_secret_key', type: 'string', default: undefined, help: 'Secret of memcache_security_strategy MAC or ENCRYPT.', secret: true },
+  { name: 'include_service_catalog', type: 'bool', default: true, help: 'Set X-Service-Catalog (v3 catalogs converted to the v2 shape).' },
+  { name: 'enforce_token_bind', type: 'string', default: 'permissive', help: 'Token binding: disabled, permissive, strict, required, or the name of a bind method that must be present.' },
+  { name: 'check_revocations_for_cached', type: 'bool', default: false, help: 'Check cached PKI tokens against the revocation list on every request.' },
+  { name: 'hash_algorithms', type: 'list', default: ['md5'], help: 'Hash algorithms for PKI token ids: the first names cache entries, all are checked against the revocation list.' },
+  { name: 'service_token_roles', type: 'list', default: ['service'], help: 'A service token (X-Service-Token) must carry one of these roles to be reported as valid.' },
+  { name: 'service_token_roles_required', type: 'bool', default: false, help: 'Refuse service tokens without one of service_token_roles (otherwise: a warning only).' },
+];
+
+/** Node-specific options (camelCase, so they never collide with keystone_authtoken names). */
+export const EXTRA_DECLARATIONS: readonly OptionDeclaration[] = [
+  { name: 'logger', type: 'string', default: undefined, help: 'A pino-compatible logger ({ debug, info, warn, error }). Default: warnings and errors on stderr.' },
+  { name: 'maxTokenLength', type: 'int', default: 65536, help: 'Longest token accepted, in characters, checked before decoding.' },
+  { name: 'maxInflatedBytes', type: 'int', default: 1048576, help: 'Largest inflated PKIZ token in bytes (zlib bomb guard).' },
+  { name: 'cacheMaxEntries', type: 'int', default: 10000, help: 'Entries of the in-process token cache.' },
+  { name: 'cacheMaxBytes', type: 'int', default: 67108864, help: 'Approximate bytes of the in-process token cache.' },
+  { name: 'certificateRefetchCooldown', type: 'int', default: 60, help: 'Seconds between two refetches of the signing certificates caused by tokens from an unknown signer.' },
+  { name: 'revocationMaxStaleness', type: 'int', default: 300, help: 'Seconds a revocation list may be used past its refresh time while the identity server cannot give a new one; past it, uncached PKI tokens get 503.' },
+  { name: 'identityResponseMaxBytes', type: 'int', default: 8388608, help: 'Largest answer accepted from the identity server, in bytes.' },
+  { name: 'memcacheTimeout', type: 'int', default: 200, help: 'Milliseconds to wait for memcached before going on without the shared cache.' },
+];
+
+/** Options as users write them: keystone_authtoken names, with values typed or as strings from an INI file. */
+export interface AuthTokenOptions {
+  www_authenticate_uri?: string;
+  auth_uri?: string;
+  identity_uri?: string;
+  auth_host?: string;
+  auth_port?: number | string;
+  auth_protocol?: 'http' | 'https';
+  auth_admin_prefix?: string;
+  auth_version?: string;
+  delay_auth_decision?: boolean | string;
+  http_connect_timeout?: number | string;
+  http_request_max_retries?: number | string;
+  admin_token?: string;
+  admin_user?: string;
+  admin_password?: string;
+  admin_tenant_name?: string;
+  /** A token store with async get/set (e.g. Redis). */
+  cache?: TokenStore;
+  certfile?: string;
+  keyfile?: string;
+  cafile?: string;
+  insecure?: boolean | string;
+  signing_dir?: string;
+  memcached_servers?: string[] | string;
+  token_cache_time?: number | string;
+  revocation_cache_time?: number | string;
+  memcache_security_strategy?: 'None' | 'MAC' | 'ENCRYPT' | string;
+  memcache_secret_key?: string;
+  include_service_catalog?: boolean | string;
+  enforce_token_bind?: string;
+  check_revocations_for_cached?: boolean | string;
+  hash_algorithms?: string[] | string;
+  service_token_roles?: string[] | string;
+  service_token_roles_required?: boolean | string;
+  logger?: Logger;
+  maxTokenLength?: number;
+  maxInflatedBytes?: number;
+  cacheMaxEntries?: number;
+  cacheMaxBytes?: number;
+  certificateRefetchCooldown?: number;
+  revocationMaxStaleness?: number;
+  identityResponseMaxBytes?: number;
+  memcacheTimeout?: number;
+}
+
+/** Options after coercion, defaults and checks. */
+export interface ResolvedOptions {
+  wwwAuthenticateUri: string | undefined;
+  identityUri: string;
+  authVersion: 'v2.0' | 'v3' | undefined;
+  delayAuthDecision: boolean;
+  httpTimeoutMs: number;
+  httpMaxRetries: number;
+  adminToken: string | undefined;
+  adminUser: string | undefined;
+  adminPassword: string | undefined;
+  adminTenantName: string;
+  cache: TokenStore | undefined;
+  certfile: string | undefined;
+  keyfile: string | undefined;
+  cafile: string | undefined;
+  insecure: boolean;
+  signingDir: string | undefined;
+  memcachedServers: string[];
+  tokenCacheTime: number;
+  revocationCacheTime: number;
+  memcacheSecurityStrategy: 'None' | 'MAC' | 'ENCRYPT';
+  memcacheSecretKey: string | undefined;
+  includeServiceCatalog: boolean;
+  enforceTokenBind: string;
+  checkRevocationsForCached: boolean;
+  hashAlgorithms: string[];
+  serviceTokenRoles: string[];
+  serviceTokenRolesRequired: boolean;
+  maxTokenLength: number;
+  maxInflatedBytes: number;
+  cacheMaxEntries: number;
+  cacheMaxBytes: number;
+  certificateRefetchCooldown: number;
+  revocationMaxStaleness: number;
+  identityResponseMaxBytes: number;
+  memcacheTimeout: number;
+  /** Notes for the operator found while resolving (legacy names, risky values). */
+  warnings: string[];
+}
+
+const ALL = new Map([...OPTION_DECLARATIONS, ...EXTRA_DECLARATIONS].map((d) => [d.name, d]));
+
+function distance(a: string, b: string): number {
+  const row = Array.from({ length: b.length + 1 }, (_, i) => i);
+  for (let i = 1; i <= a.length; i++) {
+    let previous = row[0]!;
+    row[0] = i;
+    for (let j = 1; j <= b.length; j++) {
+      const current = row[j]!;
+      row[j] = Math.min(row[j]! + 1, row[j - 1]! + 1, previous + (a[i - 1] === b[j - 1] ? 0 : 1));
+      previous = current;
+    }
+  }
+  return row[b.length]!;
+}
+
+/** The declared option closest to a misspelt name, if any is close. */
+export function closestOptionName(name: string): string | undefined {
+  let best: string | undefined;
+  let bestDistance = Infinity;
+  for (const candidate of ALL.keys()) {
+    const d = distance(name.toLowerCase(), candidate.toLowerCase());
+    if (d < bestDistance) [best, bestDistance] = [candidate, d];
+  }
+  return bestDistance <= Math.max(2, Math.floor(name.length / 4)) ? best : undefined;
+}
+
+function coerce(declaration: OptionDeclaration, raw: unknown): unknown {
+  const fail = (expected: string) =>
+    new ConfigError('ERR_CONFIG', `option ${declaration.name} must be ${expected}, got ${declaration.secret ? 'a value' : JSON.stringify(raw)}`);
+  switch (declaration.type) {
+    case 'string':
+      if (typeof raw !== 'string') throw fail('a string');
+      return raw;
+    case 'int': {
+      const value = typeof raw === 'string' && /^\s*-?\d+\s*$/.test(raw) ? Number(raw) : raw;
+      if (typeof value !== 'number' || !Number.isInteger(value)) throw fail('an integer');
+      return value;
+    }
+    case 'float': {
+      const value = typeof raw === 'string' && raw.trim() !== '' ? Number(raw) : raw;
+      if (typeof value !== 'number' || Number.isNaN(value)) throw fail('a number');
+      return value;
+    }
+    case 'bool': {
+      if (typeof raw === 'boolean') return raw;
+      // oslo.config accepts these spellings
+      const text = typeof raw === 'string' ? raw.trim().toLowerCase() : '';
+      if (['true', '1', 'on', 'yes'].includes(text)) return true;
+      if (['false', '0', 'off', 'no'].includes(text)) return false;
+      throw fail('a boolean (true/false)');
+    }
+    case 'list': {
+      if (Array.isArray(raw) && raw.every((item) => typeof item === 'string')) return raw.map((item) => item.trim()).filter(Boolean);
+      if (typeof raw === 'string') return raw.split(',').map((item) => item.trim()).filter(Boolean);
+      throw fail('a list of strings (or a comma-separated string)');
+    }
+  }
+}
+
+/**
+ * Checks and coerces options: unknown names (with the closest valid name), wrong types and contradictions are
+ * ConfigError(ERR_CONFIG) naming the option. Values never appear in messages for secret options.
+ */
+export function resolveOptions(input: AuthTokenOptions): ResolvedOptions {
+  if (input === null || typeof input !== 'object') throw new ConfigError('ERR_CONFIG', 'options must be an object of keystone_authtoken settings');
+  const values = new Map<string, unknown>();
+  for (const [name, raw] of Object.entries(input)) {
+    const declaration = ALL.get(name);
+    if (!declaration) {
+      const suggestion = closestOptionName(name);
+      throw new ConfigError('ERR_CONFIG', `unknown option ${name}${suggestion ? `; did you mean ${suggestion}?` : ''}`);
+    }
+    if (raw === undefined || raw === null) continue;
+    if (name === 'logger' || name === 'cache') {
+      values.set(name, raw);
+      continue;
+    }
+    values.set(name, coerce(declaration, raw));
+  }
+  const get = <T>(name: string): T => (values.has(name) ? values.get(name) : ALL.get(name)!.default) as T;
+  const warnings: string[] = [];
+
+  const legacy = OPTION_DECLARATIONS.filter((d) => d.legacy && values.has(d.name)).map((d) => d.name);
+  let identityUri = get<string | undefined>('identity_uri');
+  if (identityUri && legacy.length > 0) warnings.push(`identity_uri is set, so the legacy option(s) ${legacy.join(', ')} are ignored; remove them`);
+  if (!identityUri && legacy.length > 0) {
+    warnings.push(`legacy option(s) ${legacy.join(', ')} in use; set identity_uri instead`);
+    const host = get<string>('auth_host');
+    identityUri = `${get<string>('auth_protocol')}://${host.includes(':') ? `[${host}]` : host}:${get<number>('auth_port')}${get<string>('auth_admin_prefix').replace(/\/$/, '')}`;
+  }
+  if (!identityUri && get<string | undefined>('auth_uri')) identityUri = get<string>('auth_uri');
+  if (!identityUri) throw new ConfigError('ERR_CONFIG', 'option identity_uri is required (the admin endpoint of the identity server, e.g. http://127.0.0.1:35357/)');
+  try {
+    const url = new URL(identityUri);
+    if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new Error('not http');
+  } catch {
+    throw new ConfigError('ERR_CONFIG', `option identity_uri must be an http(s) URL, got ${JSON.stringify(identityUri)}`);
+  }
+
+  const choice = (name: string) => {
+    const value = get<string | undefined>(name);
+    const declaration = ALL.get(name)!;
+    if (value !== undefined && declaration.choices && !declaration.choices.includes(value)) {
+      throw new ConfigError('ERR_CONFIG', `option ${name} must be one of ${declaration.choices.join(', ')}, got ${JSON.stringify(value)}`);
+    }
+    return value;
+  };
+  choice('auth_protocol');
+  const version = choice('auth_version');
+  const authVersion = version === undefined ? undefined : version.replace(/^v/, '').startsWith('3') ? 'v3' : 'v2.0';
+  const strategy = (choice('memcache_security_strategy') ?? 'None') as ResolvedOptions['memcacheSecurityStrategy'];
+  const secretKey = get<string | undefined>('memcache_secret_key');
+  if (strategy !== 'None' && !secretKey) {
+    throw new ConfigError('ERR_CONFIG', `option memcache_security_strategy is ${strategy} but memcache_secret_key is not set`);
+  }
+  const adminUser = get<string | undefined>('admin_user');
+  const adminPassword = get<string | undefined>('admin_password');
+  if (adminUser && !adminPassword) throw new ConfigError('ERR_CONFIG', 'option admin_user is set but admin_password is not');
+  if (adminPassword && !adminUser) throw new ConfigError('ERR_CONFIG', 'option admin_password is set but admin_user is not');
+  const adminToken = get<string | undefined>('admin_token');
+  if (adminToken && adminUser) warnings.push('both admin_token and admin_user are set; admin_token is used (it is meant for bootstrap only)');
+  const certfile = get<string | undefined>('certfile');
+  const keyfile = get<string | undefined>('keyfile');
+  if (keyfile && !certfile) throw new ConfigError('ERR_CONFIG', 'option keyfile is set but certfile is not');
+
+  const hashAlgorithms = get<string[]>('hash_algorithms').map((name) => name.toLowerCase());
+  if (hashAlgorithms.length === 0) throw new ConfigError('ERR_CONFIG', 'option hash_algorithms must name at least one algorithm (default md5)');
+  for (const algorithm of hashAlgorithms) {
+    if (!isHashAlgorithm(algorithm)) throw new ConfigError('ERR_CONFIG', `option hash_algorithms names ${algorithm}, which this Node.js does not offer`);
+  }
+  let revocationCacheTime = get<number>('revocation_cache_time');
+  if (revocationCacheTime < 1) {
+    warnings.push(`revocation_cache_time = ${revocationCacheTime} would fetch the revocation list on every request; using 1 second (refreshes are single-flight)`);
+    revocationCacheTime = 1;
+  }
+  const tokenCacheTime = get<number>('token_cache_time');
+  const timeout = get<number | undefined>('http_connect_timeout');
+  if (timeout !== undefined && timeout <= 0) throw new ConfigError('ERR_CONFIG', 'option http_connect_timeout must be a positive number of seconds');
+  const retries = get<number>('http_request_max_retries');
+  if (retries < 0) throw new ConfigError('ERR_CONFIG', 'option http_request_max_retries must be 0 or more');
+  for (const name of ['maxTokenLength', 'maxInflatedBytes', 'cacheMaxEntries', 'cacheMaxBytes', 'identityResponseMaxBytes', 'memcacheTimeout']) {
+    if (get<number>(name) <= 0) throw new ConfigError('ERR_CONFIG', `option ${name} must be positive`);
+  }
+  const cache = values.get('cache') as TokenStore | undefined;
+  if (cache !== undefined && (typeof cache !== 'object' || typeof cache.get !== 'function' || typeof cache.set !== 'function')) {
+    throw new ConfigError('ERR_CONFIG', 'option cache must be an object with async get(key) and set(key, value, ttlSeconds)');
+  }
+
+  return {
+    wwwAuthenticateUri: get<string | undefined>('www_authenticate_uri') ?? get<string | undefined>('auth_uri'),
+    identityUri: identityUri.replace(/\/+$/, ''),
+    authVersion,
+    delayAuthDecision: get('delay_auth_decision'),
+    httpTimeoutMs: (timeout ?? 10) * 1000,
+    httpMaxRetries: retries,
+    adminToken,
+    adminUser,
+    adminPassword,
+    adminTenantName: get('admin_tenant_name'),
+    cache,
+    certfile,
+    keyfile,
+    cafile: get('cafile'),
+    insecure: get('insecure'),
+    signingDir: get('signing_dir'),
+    memcachedServers: get<string[] | undefined>('memcached_servers') ?? [],
+    tokenCacheTime,
+    revocationCacheTime,
+    memcacheSecurityStrategy: strategy,
+    memcacheSecretKey: secretKey,
+    includeServiceCatalog: get('include_service_catalog'),
+    enforceTokenBind: get('enforce_token_bind'),
+    checkRevocationsForCached: get('check_revocations_for_cached'),
+    hashAlgorithms,
+    serviceTokenRoles: get('service_token_roles'),
+    serviceTokenRolesRequired: get('service_token_roles_required'),
+    maxTokenLength: get('maxTokenLength'),
+    maxInflatedBytes: get('maxInflatedBytes'),
+    cacheMaxEntries: get('cacheMaxEntries'),
+    cacheMaxBytes: get('cacheMaxBytes'),
+    certificateRefetchCooldown: get('certificateRefetchCooldown'),
+    revocationMaxStaleness: get('revocationMaxStaleness'),
+    identityResponseMaxBytes: get('identityResponseMaxBytes'),
+    memcacheTimeout: get('memcacheTimeout'),
+    warnings,
+  };
+}

@@ -1,0 +1,253 @@
+import { CertificateError, CmsVerificationError, IdentityServerError, KeystoneAuthError, TokenFormatError, TokenRejectedError } from './errors.js';
+import { MemoryTokenCache, type CacheEntry } from './cache/token-cache.js';
+import { SharedTokenCache } from './cache/shared-cache.js';
+import type { SigningMaterial, VerifiedToken } from './cms/verify.js';
+import { AdminToken } from './identity/admin-token.js';
+import { IdentityClient } from './identity/client.js';
+import { validateOnline } from './identity/online.js';
+import { VersionDiscovery } from './identity/versions.js';
+import { stderrLogger, type Logger } from './logger.js';
+import { resolveOptions, type AuthTokenOptions, type ResolvedOptions } from './options.js';
+import { CertificateStore } from './signing/certificates.js';
+import { RevocationList } from './signing/revocations.js';
+import { SigningDir } from './signing/signing-dir.js';
+import { readIdentity, type Identity } from './token/access-info.js';
+import { checkBind } from './token/bind.js';
+import { classifyToken, type TokenFormat } from './token/format.js';
+import { hashToken, tokenLogId } from './token/hash.js';
+import { serviceHeaders, userHeaders } from './token/headers.js';
+
+/** The decision on one request. */
+export type Decision =
+  | { status: 'confirmed'; identity: Identity; service: Identity | undefined; headers: Record<string, string> }
+  | { status: 'invalid'; error: KeystoneAuthError; headers: Record<string, string> }
+  | { status: 'unavailable'; error: KeystoneAuthError; headers: Record<string, string> };
+
+/** Counters for diagnostics, benchmarks and tests. */
+export interface ProtocolStats {
+  cmsVerifications: number;
+  onlineValidations: number;
+  cacheHits: number;
+  certificateFetches: { signing: number; ca: number };
+  revocationFetches: number;
+}
+
+/** Request headers as node:http gives them (lower-case names). */
+export type RequestHeaders = Record<string, string | string[] | undefined>;
+
+const RETRYABLE_WITH_NEW_CERTIFICATES = (error: unknown) =>
+  error instanceof KeystoneAuthError && (error.code === 'ERR_SIGNER_MISMATCH' || error instanceof CertificateError);
+
+/**
+ * The framework-free core: validate(headers) → Confirmed | Invalid | Unavailable. Owns the signing
+ * certificates, the revocation list, the token cache and the identity server client.
+ */
+export class AuthProtocol {
+  readonly options: ResolvedOptions;
+  readonly logger: Logger;
+  readonly signingDir: SigningDir;
+  readonly client: IdentityClient;
+  readonly versions: VersionDiscovery;
+  readonly adminToken: AdminToken;
+  readonly certificates: CertificateStore;
+  readonly revocations: RevocationList;
+  readonly cache: MemoryTokenCache;
+  readonly shared: SharedTokenCache | undefined;
+  private readonly pending = new Map<string, Promise<CacheEntry>>();
+  private readonly counters = { cmsVerifications: 0, onlineValidations: 0, cacheHits: 0 };
+
+  constructor(input: AuthTokenOptions) {
+    this.options = resolveOptions(input);
+    this.logger = input.logger ?? stderrLogger;
+    for (const warning of this.options.warnings) this.logger.warn({ option: true }, warning);
+    this.signingDir = SigningDir.open(this.options.signingDir, this.logger);
+    this.client = new IdentityClient(this.options);
+    this.versions = new VersionDiscovery(this.client, this.options.authVersion);
+    this.adminToken = new AdminToken(this.client, this.versions, this.options);
+    this.certificates = new CertificateStore(this.signingDir, this.client, this.versions, this.logger, this.options.certificateRefetchCooldown * 1000);
+    this.revocations = new RevocationList({
+      dir: this.signingDir,
+      client: this.client,
+      versions: this.versions,
+      adminToken: this.adminToken,
+      certificates: this.certificates,
+      logger: this.logger,
+      cacheTimeMs: this.options.revocationCacheTime * 1000,
+      maxStalenessMs: this.options.revocationMaxStaleness * 1000,
+    });
+    this.cache = new MemoryTokenCache({ maxEntries: this.options.cacheMaxEntries, maxBytes: this.options.cacheMaxBytes });
+    this.shared = SharedTokenCache.fromOptions(this.options, this.logger);
+  }
+
+  get stats(): ProtocolStats {
+    return {
+      ...this.counters,
+      certificateFetches: { ...this.certificates.fetchCounts },
+      revocationFetches: this.revocations.fetchCount,
+    };
+  }
+
+  /** Decides on a request from its headers (X-Auth-Token or X-Storage-Token, and X-Service-Token). */
+  async validate(headers: RequestHeaders, context: { remoteUser?: string } = {}): Promise<Decision> {
+    const userToken = single(headers['x-auth-token']) ?? single(headers['x-storage-token']);
+    const serviceToken = single(headers['x-service-token']);
+    const result: Record<string, string> = {};
+    let service: Identity | undefined;
+    if (serviceToken !== undefined) {
+      try {
+        service = await this.validateToken(serviceToken, context);
+        this.checkServiceRoles(service);
+        Object.assign(result, serviceHeaders(service));
+      } catch (error) {
+        const failure = this.failure(error, 'service token', serviceToken);
+        return { status: failure.status, error: failure.error, headers: { 'x-service-identity-status': 'Invalid' } } as Decision;
+      }
+    }
+    if (userToken === undefined || userToken === '') {
+      return { status: 'invalid', error: new TokenRejectedError('ERR_TOKEN_MISSING', 'no X-Auth-Token header'), headers: { ...result, 'x-identity-status': 'Invalid' } };
+    }
+    try {
+      const identity = await this.validateToken(userToken, context);
+      return { status: 'confirmed', identity, service, headers: { ...result, ...userHeaders(identity, this.options.includeServiceCatalog) } };
+    } catch (error) {
+      const failure = this.failure(error, 'token', userToken);
+      return { status: failure.status, error: failure.error, headers: { ...result, 'x-identity-status': 'Invalid' } } as Decision;
+    }
+  }
+
+  private failure(error: unknown, what: string, token: string): { status: 'invalid' | 'unavailable'; error: KeystoneAuthError } {
+    if (error instanceof IdentityServerError) {
+      this.logger.error({ token: tokenLogId(token), code: error.code, error: error.message }, `cannot validate ${what}: identity server unavailable`);
+      return { status: 'unavailable', error };
+    }
+    if (error instanceof KeystoneAuthError) {
+      const log = error instanceof CertificateError ? this.logger.error : this.logger.info;
+      log.call(this.logger, { token: tokenLogId(token), code: error.code, error: error.message }, `${what} refused`);
+      return { status: 'invalid', error };
+    }
+    // Anything unforeseen fails closed, as unavailable (503), and is logged in full.
+    this.logger.error({ token: tokenLogId(token), error: String((error as Error)?.stack ?? error) }, `unexpected failure validating ${what}`);
+    return { status: 'unavailable', error: new IdentityServerError('ERR_IDENTITY_RESPONSE', 'unexpected failure while validating the token', { cause: error }) };
+  }
+
+  private checkServiceRoles(service: Identity): void {
+    const wanted = this.options.serviceTokenRoles;
+    if (wanted.length === 0 || service.roles.some((role) => wanted.includes(role))) return;
+    const message = `service token has none of the roles ${wanted.join(', ')} (service_token_roles)`;
+    if (this.options.serviceTokenRolesRequired) throw new TokenRejectedError('ERR_SERVICE_TOKEN_ROLES', message);
+    this.logger.warn({ user: service.user.id }, `${message}; accepted because service_token_roles_required is false`);
+  }
+
+  /** Validates one token: its identity, or a typed error (invalid: 401; identity server trouble: 503). */
+  async validateToken(token: string, context: { remoteUser?: string } = {}, now = Date.now()): Promise<Identity> {
+    if (token.length > this.options.maxTokenLength) {
+      throw new TokenFormatError('ERR_TOKEN_TOO_LONG', `token is ${token.length} characters long, over the limit of ${this.options.maxTokenLength}`);
+    }
+    const format = classifyToken(token);
+    const hashes = format === 'online' ? [token] : this.options.hashAlgorithms.map((algorithm) => hashToken(token, algorithm));
+    let entry = this.lookup(hashes);
+    if (entry) this.counters.cacheHits++;
+    else {
+      const key = hashes[0]!;
+      let pending = this.pending.get(key);
+      if (!pending) {
+        pending = this.resolve(token, format, hashes, now).finally(() => this.pending.delete(key));
+        this.pending.set(key, pending);
+      }
+      entry = await pending;
+    }
+    if (!entry.valid) throw new TokenRejectedError(entry.code, entry.message);
+    if (entry.identity.expiresAt.getTime() <= now) {
+      this.remember(hashes, { valid: false, code: 'ERR_TOKEN_EXPIRED', message: 'token expired' }, 0);
+      throw new TokenRejectedError('ERR_TOKEN_EXPIRED', `token expired at ${entry.identity.expiresAt.toISOString()}`);
+    }
+    if (this.options.checkRevocationsForCached && format !== 'online' && (await this.revocations.isRevoked(hashes))) {
+      this.remember(hashes, { valid: false, code: 'ERR_TOKEN_REVOKED', message: 'token is revoked' }, 0);
+      throw new TokenRejectedError('ERR_TOKEN_REVOKED', 'token is revoked');
+    }
+    checkBind(entry.identity, this.options.enforceTokenBind, context.remoteUser);
+    return entry.identity;
+  }
+
+  private lookup(hashes: readonly string[]): CacheEntry | undefined {
+    if (this.options.tokenCacheTime < 0) return undefined;
+    for (const hash of hashes) {
+      const entry = this.cache.get(hash);
+      if (entry) return entry;
+    }
+    return undefined;
+  }
+
+  private remember(hashes: readonly string[], entry: CacheEntry, size: number, ttlMs = this.options.tokenCacheTime * 1000): void {
+    if (this.options.tokenCacheTime < 0) return;
+    this.cache.set(hashes[0]!, entry, entry.valid ? ttlMs : this.options.tokenCacheTime * 1000, size + 200);
+  }
+
+  /** A cache miss: shared cache, else full validation. Identity server trouble propagates (nothing cached). */
+  private async resolve(token: string, format: TokenFormat, hashes: readonly string[], now: number): Promise<CacheEntry> {
+    const fromShared = this.shared && this.options.tokenCacheTime >= 0 ? await this.shared.get(hashes[0]!, format, hashes) : undefined;
+    if (fromShared) {
+      this.counters.cacheHits++;
+      this.remember(hashes, fromShared, fromShared.valid ? JSON.stringify(fromShared.identity.body).length : 0, this.ttlFor(fromShared, now));
+      return fromShared;
+    }
+    let entry: CacheEntry;
+    let size = 0;
+    try {
+      let body: unknown;
+      if (format === 'online') {
+        this.counters.onlineValidations++;
+        body = await validateOnline(token, { client: this.client, versions: this.versions, adminToken: this.adminToken, includeCatalog: this.options.includeServiceCatalog });
+        size = token.length * 4;
+      } else {
+        const verified = await this.verifyPki(token);
+        size = verified.content.length * 3;
+        if (await this.revocations.isRevoked(hashes)) throw new TokenRejectedError('ERR_TOKEN_REVOKED', 'token is revoked');
+        body = verified.json();
+      }
+      const identity = readIdentity(body);
+      if (identity.expiresAt.getTime() <= now) throw new TokenRejectedError('ERR_TOKEN_EXPIRED', `token expired at ${identity.expiresAt.toISOString()}`);
+      entry = { valid: true, identity, format, hashes };
+    } catch (error) {
+      if (!(error instanceof TokenFormatError || error instanceof CmsVerificationError || error instanceof TokenRejectedError)) throw error;
+      if (error.code === 'ERR_SIGNER_MISMATCH') throw error; // may verify once certificates are refetched: not cached
+      entry = { valid: false, code: error.code, message: error.message };
+    }
+    const ttl = this.ttlFor(entry, now);
+    this.remember(hashes, entry, size, ttl);
+    if (this.shared && this.options.tokenCacheTime >= 0) void this.shared.set(hashes[0]!, entry, Math.ceil(ttl / 1000));
+    return entry;
+  }
+
+  private ttlFor(entry: CacheEntry, now: number): number {
+    const ttl = this.options.tokenCacheTime * 1000;
+    return entry.valid ? Math.min(ttl, entry.identity.expiresAt.getTime() - now) : ttl;
+  }
+
+  /** CMS verification against the signing certificates, refetching them once when the signer changed. */
+  private async verifyPki(token: string): Promise<VerifiedToken> {
+    const limits = { maxTokenLength: this.options.maxTokenLength, maxInflatedBytes: this.options.maxInflatedBytes };
+    let material: SigningMaterial = await this.certificates.current();
+    this.counters.cmsVerifications++;
+    try {
+      return material.verify(token, limits);
+    } catch (error) {
+      if (!RETRYABLE_WITH_NEW_CERTIFICATES(error)) throw error;
+      const fresh = await this.certificates.refresh((error as KeystoneAuthError).code);
+      if (fresh === material) throw error;
+      material = fresh;
+      this.counters.cmsVerifications++;
+      return material.verify(token, limits);
+    }
+  }
+
+  /** Stops timers and closes sockets. */
+  async close(): Promise<void> {
+    await Promise.all([this.client.close(), this.shared?.close()]);
+    await this.signingDir.dispose();
+  }
+}
+
+function single(value: string | string[] | undefined): string | undefined {
+  return Array.isArray(value) ? value[0] : value;
+}

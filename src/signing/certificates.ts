@@ -1,0 +1,94 @@
+import { CertificateError, IdentityServerError, KeystoneAuthError } from '../errors.js';
+import { SigningMaterial } from '../cms/verify.js';
+import type { IdentityClient } from '../identity/client.js';
+import { PATHS, type VersionDiscovery } from '../identity/versions.js';
+import type { Logger } from '../logger.js';
+import { CA_CERT_FILE, SIGNING_CERT_FILE, type SigningDir } from './signing-dir.js';
+
+/**
+ * The signing certificate and CA certificates: read from signing_dir, fetched from the identity server on
+ * demand (single-flight), written back atomically. When tokens name a signer the cached certificate is not
+ * (a rotation), `refresh()` refetches both, at most once per cooldown, so no one has to `rm signing_dir/*`.
+ */
+export class CertificateStore {
+  private material: SigningMaterial | undefined;
+  private inFlight: Promise<SigningMaterial> | undefined;
+  private lastFetchAt = -Infinity;
+  /** How many times each file was fetched (diagnostics and tests). */
+  readonly fetchCounts = { signing: 0, ca: 0 };
+
+  constructor(
+    private readonly dir: SigningDir,
+    private readonly client: IdentityClient,
+    private readonly versions: VersionDiscovery,
+    private readonly logger: Logger,
+    private readonly cooldownMs: number,
+  ) {}
+
+  /** The material to verify with: in memory, else from signing_dir, else fetched. */
+  async current(): Promise<SigningMaterial> {
+    if (this.material) return this.material;
+    this.inFlight ??= this.load().finally(() => (this.inFlight = undefined));
+    return this.inFlight;
+  }
+
+  /**
+   * Refetches both certificates unless a fetch happened within the cooldown; returns the material to retry
+   * with (the same object when nothing changed or when in cooldown).
+   */
+  async refresh(reason: string): Promise<SigningMaterial> {
+    if (this.inFlight) return this.inFlight;
+    const sinceLast = Date.now() - this.lastFetchAt;
+    if (this.material && sinceLast < this.cooldownMs) {
+      this.logger.debug({ reason, cooldownMs: this.cooldownMs, sinceLastMs: sinceLast }, 'signing certificates were fetched recently; not refetching');
+      return this.material;
+    }
+    this.logger.info({ reason }, 'refetching signing certificates from the identity server');
+    this.inFlight = this.fetch().finally(() => (this.inFlight = undefined));
+    return this.inFlight;
+  }
+
+  private async load(): Promise<SigningMaterial> {
+    const [signing, ca] = await Promise.all([this.dir.read(SIGNING_CERT_FILE), this.dir.read(CA_CERT_FILE)]);
+    if (signing && ca) {
+      try {
+        this.material = new SigningMaterial({ signingCert: signing.text, caCerts: ca.text });
+        return this.material;
+      } catch (error) {
+        if (!(error instanceof CertificateError)) throw error;
+        this.logger.warn({ signingDir: this.dir.path, code: error.code }, `certificates in signing_dir cannot be used (${error.message}); fetching fresh ones`);
+      }
+    }
+    return this.fetch();
+  }
+
+  private async fetch(): Promise<SigningMaterial> {
+    this.lastFetchAt = Date.now();
+    const version = await this.versions.resolve();
+    const paths = PATHS[version];
+    const [signingCert, caCerts] = await Promise.all([this.get(paths.signingCert, 'signing'), this.get(paths.caCert, 'ca')]);
+    let material: SigningMaterial;
+    try {
+      material = new SigningMaterial({ signingCert, caCerts });
+    } catch (error) {
+      if (!(error instanceof KeystoneAuthError)) throw error;
+      throw new IdentityServerError('ERR_IDENTITY_RESPONSE', `the identity server served certificates that cannot be parsed (${error.message}); nothing was written to signing_dir`, { cause: error });
+    }
+    const changed = this.material?.signer.serial !== material.signer.serial;
+    this.material = material;
+    if (changed) this.logger.info({ subject: material.signer.subject, serial: material.signer.serial }, 'signing certificate loaded from the identity server');
+    await Promise.all([this.dir.write(SIGNING_CERT_FILE, signingCert), this.dir.write(CA_CERT_FILE, caCerts)]).catch((error: Error) => {
+      this.logger.error({ signingDir: this.dir.path, error: error.message }, 'cannot write certificates to signing_dir; verifying with the copy in memory');
+    });
+    return material;
+  }
+
+  private async get(path: string, which: 'signing' | 'ca'): Promise<string> {
+    this.fetchCounts[which]++;
+    const response = await this.client.request({ path, label: `GET ${path}` });
+    if (response.status !== 200) {
+      throw new IdentityServerError('ERR_IDENTITY_RESPONSE', `GET ${this.client.baseUrl}${path} answered ${response.status}; the identity server must serve its ${which === 'signing' ? 'token signing certificate' : 'CA certificate'} for PKI tokens`);
+    }
+    return response.text;
+  }
+}

@@ -1,0 +1,144 @@
+import { IdentityServerError, KeystoneAuthError } from '../errors.js';
+import type { SigningMaterial } from '../cms/verify.js';
+import type { AdminToken } from '../identity/admin-token.js';
+import { parseJsonResponse, type IdentityClient } from '../identity/client.js';
+import { PATHS, type VersionDiscovery } from '../identity/versions.js';
+import type { Logger } from '../logger.js';
+import type { CertificateStore } from './certificates.js';
+import { REVOKED_FILE, type SigningDir } from './signing-dir.js';
+
+/**
+ * The revocation list: fetched with the admin token, verified with the signing certificates, held as a Set of
+ * token hashes, written to revoked.pem. Refreshed when older than revocation_cache_time, one refresh at a
+ * time; while a refresh runs or fails, the current list serves up to `maxStalenessMs` past its refresh time;
+ * beyond that, and with no list at all, `ids()` throws IdentityServerError (503): never a silent pass.
+ */
+export class RevocationList {
+  private revoked: Set<string> | undefined;
+  private fetchedAt = 0;
+  private inFlight: Promise<Set<string>> | undefined;
+  private loadedFromDisk = false;
+  private failing = false;
+  /** How many times the list was fetched (diagnostics and tests). */
+  fetchCount = 0;
+
+  constructor(
+    private readonly deps: {
+      dir: SigningDir;
+      client: IdentityClient;
+      versions: VersionDiscovery;
+      adminToken: AdminToken;
+      certificates: CertificateStore;
+      logger: Logger;
+      cacheTimeMs: number;
+      maxStalenessMs: number;
+    },
+  ) {}
+
+  /** Number of revoked ids in the current list. */
+  get size(): number {
+    return this.revoked?.size ?? 0;
+  }
+
+  /** True when any of the token's hashes is on the list. */
+  async isRevoked(hashes: readonly string[], now = Date.now()): Promise<boolean> {
+    const ids = await this.ids(now);
+    return hashes.some((hash) => ids.has(hash));
+  }
+
+  /** The current Set, refreshed as needed (see the class comment). */
+  async ids(now = Date.now()): Promise<Set<string>> {
+    if (!this.revoked && !this.loadedFromDisk) await this.loadFromDisk(now);
+    const age = now - this.fetchedAt;
+    if (this.revoked && age < this.deps.cacheTimeMs) return this.revoked;
+    if (this.revoked && age < this.deps.cacheTimeMs + this.deps.maxStalenessMs) {
+      void this.refresh().catch(() => {}); // serve the current list while the new one comes
+      return this.revoked;
+    }
+    try {
+      return await this.refresh();
+    } catch (error) {
+      const known = error instanceof KeystoneAuthError ? error.message : String(error);
+      throw new IdentityServerError(
+        'ERR_REVOCATION_LIST_STALE',
+        `no revocation list fresher than ${Math.round((this.deps.cacheTimeMs + this.deps.maxStalenessMs) / 1000)} s is available (${known}); PKI tokens cannot be checked`,
+        { cause: error },
+      );
+    }
+  }
+
+  refresh(): Promise<Set<string>> {
+    this.inFlight ??= this.fetch().finally(() => (this.inFlight = undefined));
+    return this.inFlight;
+  }
+
+  private async loadFromDisk(now: number): Promise<void> {
+    this.loadedFromDisk = true;
+    const stored = await this.deps.dir.read(REVOKED_FILE);
+    if (!stored || now - stored.mtimeMs >= this.deps.cacheTimeMs) return;
+    try {
+      this.revoked = this.parse(stored.text, await this.deps.certificates.current());
+      this.fetchedAt = stored.mtimeMs;
+    } catch (error) {
+      this.deps.logger.warn({ error: (error as Error).message }, 'revoked.pem in signing_dir cannot be used; fetching the list');
+    }
+  }
+
+  private async fetch(): Promise<Set<string>> {
+    this.fetchCount++;
+    try {
+      const version = await this.deps.versions.resolve();
+      const path = PATHS[version].revoked;
+      let response;
+      for (let attempt = 0; attempt < 2; attempt++) {
+        const admin = await this.deps.adminToken.get();
+        response = await this.deps.client.request({ path, headers: { 'x-auth-token': admin }, label: `GET ${path}` });
+        if (response.status === 401 && attempt === 0 && !this.deps.adminToken.isStatic) {
+          this.deps.adminToken.invalidate();
+          continue;
+        }
+        break;
+      }
+      if (response!.status !== 200) {
+        throw new IdentityServerError(response!.status === 401 || response!.status === 403 ? 'ERR_IDENTITY_AUTH' : 'ERR_IDENTITY_RESPONSE', `GET ${path} answered ${response!.status}`);
+      }
+      const body = parseJsonResponse(response!, `GET ${path}`) as { signed?: unknown };
+      if (typeof body?.signed !== 'string') throw new IdentityServerError('ERR_IDENTITY_RESPONSE', `GET ${path} answered without a "signed" revocation list`);
+      const signed = body.signed;
+      let material = await this.deps.certificates.current();
+      let revoked: Set<string>;
+      try {
+        revoked = this.parse(signed, material);
+      } catch (error) {
+        if (!(error instanceof KeystoneAuthError) || !(error.code === 'ERR_SIGNER_MISMATCH' || error.code.startsWith('ERR_CERT_'))) throw error;
+        material = await this.deps.certificates.refresh('revocation list signed by another certificate');
+        revoked = this.parse(signed, material);
+      }
+      this.revoked = revoked;
+      this.fetchedAt = Date.now();
+      if (this.failing) this.deps.logger.info({ entries: revoked.size }, 'revocation list fetched again');
+      this.failing = false;
+      await this.deps.dir.write(REVOKED_FILE, signed).catch((error: Error) => {
+        this.deps.logger.error({ error: error.message }, 'cannot write revoked.pem; the list stays in memory');
+      });
+      return revoked;
+    } catch (error) {
+      if (!this.failing) this.deps.logger.warn({ error: (error as Error).message, code: (error as KeystoneAuthError).code }, 'cannot refresh the revocation list');
+      this.failing = true;
+      throw error;
+    }
+  }
+
+  private parse(signedPem: string, material: SigningMaterial): Set<string> {
+    const content = material.verify(signedPem, { maxTokenLength: 256 * 1024 * 1024, maxInflatedBytes: 256 * 1024 * 1024 }).json() as { revoked?: unknown };
+    if (!content || !Array.isArray(content.revoked)) {
+      throw new IdentityServerError('ERR_IDENTITY_RESPONSE', 'the revocation list has no "revoked" array');
+    }
+    const ids = new Set<string>();
+    for (const entry of content.revoked) {
+      const id = (entry as { id?: unknown })?.id;
+      if (typeof id === 'string') ids.add(id.toLowerCase());
+    }
+    return ids;
+  }
+}

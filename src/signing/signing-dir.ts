@@ -1,0 +1,130 @@
+import { constants, mkdtempSync } from 'node:fs';
+import { access, mkdir, open, readFile, rename, rm, stat } from 'node:fs/promises';
+import { closeSync, mkdirSync, openSync, statSync, unlinkSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { ConfigError, KeystoneAuthError } from '../errors.js';
+import type { Logger } from '../logger.js';
+
+export const SIGNING_CERT_FILE = 'signing_cert.pem';
+export const CA_CERT_FILE = 'cacert.pem';
+export const REVOKED_FILE = 'revoked.pem';
+
+/** A file read from the signing directory, with its modification time. */
+export interface StoredFile {
+  text: string;
+  mtimeMs: number;
+}
+
+/** A failure to write into signing_dir (read-only, full disk, permissions). The in-memory copy still serves. */
+export class SigningDirWriteError extends KeystoneAuthError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('ERR_SIGNING_DIR', message, { ...options, status: 500 });
+  }
+}
+
+/**
+ * signing_dir: where signing_cert.pem, cacert.pem and revoked.pem live. Created with mode 0700 when absent;
+ * files written atomically (exclusive temporary file in the same directory, fsync, rename, mode 0600).
+ */
+export class SigningDir {
+  readonly path: string;
+  readonly temporary: boolean;
+
+  private constructor(path: string, temporary: boolean) {
+    this.path = path;
+    this.temporary = temporary;
+  }
+
+  /**
+   * Opens (creating if needed) the directory. Not creatable or not writable: ConfigError(ERR_SIGNING_DIR).
+   * Wrong owner or a mode open to others: a warning naming the fix.
+   */
+  static open(path: string | undefined, logger: Logger): SigningDir {
+    if (!path) return new SigningDir(mkdtempSync(join(tmpdir(), 'keystone-signing-')), true);
+    try {
+      mkdirSync(path, { recursive: true, mode: 0o700 });
+    } catch (cause) {
+      throw new ConfigError('ERR_SIGNING_DIR', `signing_dir ${path} cannot be created (${(cause as NodeJS.ErrnoException).code}); create it for the service user: install -d -m 0700 -o <user> ${path}`, { cause });
+    }
+    const info = statSync(path);
+    if (!info.isDirectory()) throw new ConfigError('ERR_SIGNING_DIR', `signing_dir ${path} is not a directory`);
+    const probe = join(path, `.write-test-${process.pid}-${randomBytes(4).toString('hex')}`);
+    try {
+      closeSync(openSync(probe, constants.O_CREAT | constants.O_EXCL | constants.O_WRONLY, 0o600));
+      unlinkSync(probe);
+    } catch (cause) {
+      throw new ConfigError(
+        'ERR_SIGNING_DIR',
+        `signing_dir ${path} is not writable by this process (uid ${process.getuid?.() ?? '?'}): ${(cause as NodeJS.ErrnoException).code}; fix: chown <service user> ${path} && chmod 0700 ${path}${process.platform === 'linux' ? '; with SELinux enforcing also: restorecon -R ' + path : ''}`,
+        { cause },
+      );
+    }
+    const uid = process.getuid?.();
+    if (uid !== undefined && info.uid !== uid) {
+      logger.warn({ signingDir: path, owner: info.uid, uid }, `signing_dir is owned by uid ${info.uid}, not by this process (uid ${uid}); fix: chown ${uid} ${path}`);
+    }
+    if ((info.mode & 0o077) !== 0) {
+      logger.warn({ signingDir: path, mode: (info.mode & 0o777).toString(8) }, `signing_dir mode is ${(info.mode & 0o777).toString(8)}; fix: chmod 0700 ${path}`);
+    }
+    return new SigningDir(path, false);
+  }
+
+  file(name: string): string {
+    return join(this.path, name);
+  }
+
+  /** Reads a file, or undefined when it is absent (or unreadable: it will be fetched again). */
+  async read(name: string): Promise<StoredFile | undefined> {
+    try {
+      const path = this.file(name);
+      const [text, info] = await Promise.all([readFile(path, 'utf8'), stat(path)]);
+      return { text, mtimeMs: info.mtimeMs };
+    } catch {
+      return undefined;
+    }
+  }
+
+  /**
+   * Writes atomically: readers see the old file or the new one, never half of one. On failure (read-only,
+   * full disk) nothing is left behind and SigningDirWriteError is thrown.
+   */
+  async write(name: string, text: string): Promise<void> {
+    try {
+      await mkdir(this.path, { recursive: true, mode: 0o700 }); // deleted while running: recreate
+    } catch {
+      // the open below reports the failure
+    }
+    const target = this.file(name);
+    const temporary = join(this.path, `.${name}.${process.pid}.${randomBytes(6).toString('hex')}.tmp`);
+    let handle;
+    try {
+      handle = await open(temporary, constants.O_CREAT | constants.O_EXCL | constants.O_WRONLY, 0o600);
+      await handle.writeFile(text, 'utf8');
+      await handle.sync();
+      await handle.close();
+      handle = undefined;
+      await rename(temporary, target);
+    } catch (cause) {
+      await handle?.close().catch(() => {});
+      await rm(temporary, { force: true }).catch(() => {});
+      throw new SigningDirWriteError(`cannot write ${target}: ${(cause as NodeJS.ErrnoException).code ?? cause}; the certificates stay in memory, but a restart will fetch them again`, { cause });
+    }
+  }
+
+  /** True when the directory exists and is writable now. */
+  async writable(): Promise<boolean> {
+    try {
+      await access(this.path, constants.W_OK);
+      return true;
+    } catch {
+      return false;
+    }
+  }
+
+  /** Removes a temporary directory made by open(undefined). */
+  async dispose(): Promise<void> {
+    if (this.temporary) await rm(this.path, { recursive: true, force: true }).catch(() => {});
+  }
+}

@@ -1,0 +1,289 @@
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo, Socket } from 'node:net';
+import { randomBytes, randomUUID } from 'node:crypto';
+import { hashToken } from '../token/hash.js';
+import { tokenBody, type TokenSpec } from './bodies.js';
+import { signCms, toPem, toPkiToken, toPkizToken } from './mint.js';
+import { createTestPki, issueCertificate, type TestCertificate, type TestPki } from './pki.js';
+
+/** Faults the server can play, to test what the middleware does about them. */
+export type Fault =
+  | 'down' // connections refused
+  | 'slow' // answers after `slowMs`
+  | 'garbage' // 200 with random bytes
+  | 'error' // 500
+  | 'wrong-certificate' // serves a signing certificate that did not sign its tokens
+  | 'huge' // 200 with a body of 64 MiB
+  | null;
+
+export interface IdentityServerOptions {
+  /** Port to listen on (127.0.0.1). Default: a free one. */
+  port?: number;
+  adminUser?: string;
+  adminPassword?: string;
+  adminTenant?: string;
+  /** A PKI to sign with (root CA and signing certificate). Default: a fresh one made at start. */
+  pki?: TestPki;
+  /** Delay of the 'slow' fault, in ms. Default 5000. */
+  slowMs?: number;
+}
+
+/** One request the server received (for assertions on what the middleware asked for). */
+export interface RecordedRequest {
+  method: string;
+  path: string;
+  at: number;
+}
+
+export interface IssueOptions extends TokenSpec {
+  /** pki, pkiz or uuid (validated online). Default pki. */
+  format?: 'pki' | 'pkiz' | 'uuid';
+}
+
+/**
+ * A real identity server on 127.0.0.1 speaking the endpoints the middleware uses, v2.0 and v3: version
+ * discovery, certificates, admin authentication, the signed revocation list, online validation. It mints PKI,
+ * PKIZ and UUID tokens in TypeScript, structurally the same as Keystone's.
+ */
+export class IdentityServer {
+  readonly requests: RecordedRequest[] = [];
+  pki: TestPki;
+  url = '';
+  private server: Server;
+  private readonly sockets = new Set<Socket>();
+  private fault: Fault = null;
+  private port: number;
+  private readonly revoked = new Set<string>();
+  private readonly online = new Map<string, Record<string, unknown>>();
+  private readonly adminTokens = new Set<string>();
+  private revocationPem: string | undefined;
+  private wrongCertificate: TestCertificate | undefined;
+
+  private constructor(private readonly options: Required<Omit<IdentityServerOptions, 'pki' | 'port'>> & { port: number }, pki: TestPki) {
+    this.pki = pki;
+    this.port = options.port;
+    this.server = this.makeServer();
+  }
+
+  static async start(options: IdentityServerOptions = {}): Promise<IdentityServer> {
+    const pki = options.pki ?? (await createTestPki());
+    const server = new IdentityServer(
+      { port: options.port ?? 0, adminUser: options.adminUser ?? 'admin', adminPassword: options.adminPassword ?? 'secret', adminTenant: options.adminTenant ?? 'service', slowMs: options.slowMs ?? 5000 },
+      pki,
+    );
+    await server.listen();
+    return server;
+  }
+
+  get adminCredentials() {
+    return { admin_user: this.options.adminUser, admin_password: this.options.adminPassword, admin_tenant_name: this.options.adminTenant };
+  }
+
+  /** Mints a token; PKI/PKIZ tokens are signed with the current signing certificate. */
+  async issueToken(spec: IssueOptions = {}): Promise<string> {
+    const body = tokenBody(spec);
+    const format = spec.format ?? 'pki';
+    if (format === 'uuid') {
+      const id = randomUUID().replace(/-/g, '');
+      this.online.set(id, body);
+      return id;
+    }
+    return this.sign(body, format);
+  }
+
+  /** Signs any body (JSON-serialised, or raw bytes) as a PKI or PKIZ token with the current signing certificate. */
+  sign(body: unknown, format: 'pki' | 'pkiz' = 'pki', signer: TestCertificate = this.pki.signing): string {
+    const content = body instanceof Uint8Array ? body : Buffer.from(JSON.stringify(body), 'utf8');
+    const der = signCms(content, signer);
+    return format === 'pkiz' ? toPkizToken(der) : toPkiToken(der);
+  }
+
+  /** Puts a token on the revocation list (PKI/PKIZ) or makes online validation answer 404 (UUID). */
+  revoke(token: string): void {
+    if (this.online.delete(token)) return;
+    for (const algorithm of ['md5', 'sha256']) this.revoked.add(hashToken(token, algorithm));
+    this.revocationPem = undefined;
+  }
+
+  /** Adds ids (token hashes) to the revocation list, e.g. to make it large. */
+  revokeIds(ids: Iterable<string>): void {
+    for (const id of ids) this.revoked.add(id);
+    this.revocationPem = undefined;
+  }
+
+  /** Issues a new signing certificate from the same CA and signs from now on with it. */
+  async rotateSigningCertificate(): Promise<TestCertificate> {
+    this.pki = { ca: this.pki.ca, signing: await issueCertificate({ commonName: `Keystone Signing ${randomBytes(3).toString('hex')}`, issuer: this.pki.ca }) };
+    this.revocationPem = undefined;
+    return this.pki.signing;
+  }
+
+  async setFault(fault: Fault): Promise<void> {
+    const wasDown = this.fault === 'down';
+    this.fault = fault;
+    if (fault === 'wrong-certificate' && !this.wrongCertificate) {
+      this.wrongCertificate = await issueCertificate({ commonName: 'Keystone Signing (not the one)', issuer: this.pki.ca });
+    }
+    if (fault === 'down' && !wasDown) {
+      await new Promise<void>((resolve) => {
+        this.server.close(() => resolve());
+        for (const socket of this.sockets) socket.destroy();
+      });
+    }
+    if (fault !== 'down' && wasDown) {
+      this.server = this.makeServer();
+      await this.listen();
+    }
+  }
+
+  /** Requests whose path starts with `prefix`. */
+  count(prefix: string, method?: string): number {
+    return this.requests.filter((r) => r.path.startsWith(prefix) && (!method || r.method === method)).length;
+  }
+
+  async close(): Promise<void> {
+    if (this.fault === 'down') return;
+    await new Promise<void>((resolve) => {
+      this.server.close(() => resolve());
+      for (const socket of this.sockets) socket.destroy();
+    });
+  }
+
+  private makeServer(): Server {
+    const server = createServer((req, res) => {
+      this.handle(req, res).catch(() => {
+        if (!res.headersSent) res.writeHead(500);
+        res.end();
+      });
+    });
+    server.on('connection', (socket) => {
+      this.sockets.add(socket);
+      socket.on('close', () => this.sockets.delete(socket));
+    });
+    return server;
+  }
+
+  private listen(): Promise<void> {
+    return new Promise((resolve, reject) => {
+      this.server.once('error', reject);
+      this.server.listen(this.port, '127.0.0.1', () => {
+        this.port = (this.server.address() as AddressInfo).port;
+        this.url = `http://127.0.0.1:${this.port}`;
+        resolve();
+      });
+    });
+  }
+
+  private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const url = new URL(req.url ?? '/', 'http://localhost');
+    const path = url.pathname.replace(/\/+$/, '') || '/';
+    this.requests.push({ method: req.method ?? 'GET', path, at: Date.now() });
+    const body = await readBody(req);
+    if (this.fault === 'slow') await new Promise((resolve) => setTimeout(resolve, this.options.slowMs));
+    if (this.fault === 'error') return send(res, 500, { error: { code: 500, message: 'fault injected' } });
+    if (this.fault === 'garbage') return sendText(res, 200, randomBytes(512), 'application/json');
+    if (this.fault === 'huge') return sendText(res, 200, 'x'.repeat(64 * 1024 * 1024), 'application/json');
+    const signing = this.fault === 'wrong-certificate' ? this.wrongCertificate! : this.pki.signing;
+    switch (`${req.method} ${path}`) {
+      case 'GET /':
+        return send(res, 300, { versions: { values: [version('v3.14', 'stable', `${this.url}/v3/`), version('v2.0', 'deprecated', `${this.url}/v2.0/`)] } });
+      case 'GET /v3':
+        return send(res, 200, { version: version('v3.14', 'stable', `${this.url}/v3/`) });
+      case 'GET /v2.0':
+        return send(res, 200, { version: version('v2.0', 'deprecated', `${this.url}/v2.0/`) });
+      case 'GET /v2.0/certificates/signing':
+      case 'GET /v3/OS-SIMPLE-CERT/certificates':
+        return sendText(res, 200, signing.pem, 'application/x-pem-file');
+      case 'GET /v2.0/certificates/ca':
+      case 'GET /v3/OS-SIMPLE-CERT/ca':
+        return sendText(res, 200, this.pki.ca.pem, 'application/x-pem-file');
+      case 'POST /v2.0/tokens':
+        return this.authenticate(res, body, 'v2.0');
+      case 'POST /v3/auth/tokens':
+        return this.authenticate(res, body, 'v3');
+      case 'GET /v2.0/tokens/revoked':
+      case 'GET /v3/auth/tokens/OS-PKI/revoked':
+        if (!this.isAdmin(req)) return send(res, 401, { error: { code: 401, message: 'admin token required' } });
+        return send(res, 200, { signed: this.revocationList() });
+      case 'GET /v3/auth/tokens': {
+        if (!this.isAdmin(req)) return send(res, 401, { error: { code: 401 } });
+        const found = this.online.get(String(req.headers['x-subject-token'] ?? ''));
+        return found && 'token' in found ? send(res, 200, found) : send(res, 404, { error: { code: 404, message: 'token not found' } });
+      }
+    }
+    const v2Token = /^\/v2\.0\/tokens\/([^/]+)$/.exec(path);
+    if (req.method === 'GET' && v2Token) {
+      if (!this.isAdmin(req)) return send(res, 401, { error: { code: 401 } });
+      const found = this.online.get(decodeURIComponent(v2Token[1]!));
+      return found && 'access' in found ? send(res, 200, found) : send(res, 404, { error: { code: 404, message: 'token not found' } });
+    }
+    return send(res, 404, { error: { code: 404, message: `no route ${req.method} ${path}` } });
+  }
+
+  private isAdmin(req: IncomingMessage): boolean {
+    return this.adminTokens.has(String(req.headers['x-auth-token'] ?? ''));
+  }
+
+  private authenticate(res: ServerResponse, raw: string, version: 'v2.0' | 'v3'): void {
+    let request: any; // eslint-disable-line @typescript-eslint/no-explicit-any
+    try {
+      request = JSON.parse(raw);
+    } catch {
+      return send(res, 400, { error: { code: 400, message: 'body is not JSON' } });
+    }
+    const credentials = version === 'v3'
+      ? { user: request?.auth?.identity?.password?.user?.name, password: request?.auth?.identity?.password?.user?.password, tenant: request?.auth?.scope?.project?.name }
+      : { user: request?.auth?.passwordCredentials?.username, password: request?.auth?.passwordCredentials?.password, tenant: request?.auth?.tenantName };
+    if (credentials.user !== this.options.adminUser || credentials.password !== this.options.adminPassword || credentials.tenant !== this.options.adminTenant) {
+      return send(res, 401, { error: { code: 401, message: 'The request you have made requires authentication.' } });
+    }
+    const id = randomUUID().replace(/-/g, '');
+    this.adminTokens.add(id);
+    const body = tokenBody({ user: credentials.user, project: credentials.tenant, roles: ['admin', 'service'], version }, new Date(), id);
+    this.online.set(id, body);
+    if (version === 'v3') return send(res, 201, body, { 'x-subject-token': id });
+    (body.access as { token: { id: string } }).token.id = id;
+    return send(res, 200, body);
+  }
+
+  private revocationList(): string {
+    if (!this.revocationPem) {
+      const expires = new Date(Date.now() + 24 * 3600 * 1000).toISOString();
+      const content = JSON.stringify({ revoked: [...this.revoked].map((id) => ({ id, expires })) });
+      this.revocationPem = toPem(signCms(Buffer.from(content), this.pki.signing));
+    }
+    return this.revocationPem;
+  }
+}
+
+function version(id: string, status: string, href: string) {
+  return { id, status, updated: '2026-01-01T00:00:00Z', links: [{ rel: 'self', href }], 'media-types': [{ base: 'application/json', type: 'application/vnd.openstack.identity+json' }] };
+}
+
+function send(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
+  sendText(res, status, JSON.stringify(body), 'application/json', headers);
+}
+
+function sendText(res: ServerResponse, status: number, text: string | Buffer, type: string, headers: Record<string, string> = {}): void {
+  const bytes = typeof text === 'string' ? Buffer.from(text, 'utf8') : text;
+  res.writeHead(status, { 'content-type': type, 'content-length': bytes.length, ...headers });
+  res.end(bytes);
+}
+
+function readBody(req: IncomingMessage): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    req.on('data', (chunk: Buffer) => {
+      size += chunk.length;
+      if (size <= 1024 * 1024) chunks.push(chunk);
+    });
+    req.on('end', () => resolve(Buffer.concat(chunks).toString('utf8')));
+    req.on('error', reject);
+  });
+}
+
+/** Starts an identity server on 127.0.0.1 with its own test PKI. */
+export function startIdentityServer(options: IdentityServerOptions = {}): Promise<IdentityServer> {
+  return IdentityServer.start(options);
+}

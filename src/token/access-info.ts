@@ -1,0 +1,156 @@
+import { TokenRejectedError } from '../errors.js';
+
+/** A name and id pair, as Keystone gives users, projects and domains. */
+export interface NamedRef {
+  id: string;
+  name: string | undefined;
+}
+
+export interface ScopedRef extends NamedRef {
+  domain: NamedRef | undefined;
+}
+
+/** The identity a validated token carries: what `req.keystone` holds. */
+export interface Identity {
+  /** Identity API version of the token body. */
+  version: 'v2.0' | 'v3';
+  user: ScopedRef;
+  /** The project (tenant) the token is scoped to, if any. */
+  project: ScopedRef | undefined;
+  /** The domain a domain-scoped v3 token is scoped to. */
+  domain: NamedRef | undefined;
+  /** Role names. */
+  roles: string[];
+  roleIds: string[];
+  expiresAt: Date;
+  issuedAt: Date | undefined;
+  auditIds: string[];
+  /** Service catalog in the v2 shape (v3 catalogs converted), if the token has one. */
+  catalog: unknown[] | undefined;
+  /** Token binding information, if any. */
+  bind: Record<string, unknown> | undefined;
+  isAdminProject: boolean;
+  /** The whole token body as the identity server signed or served it. */
+  body: unknown;
+}
+
+type Json = Record<string, unknown>;
+
+function own(object: unknown, key: string): unknown {
+  return object !== null && typeof object === 'object' && !Array.isArray(object) && Object.hasOwn(object, key)
+    ? (object as Json)[key]
+    : undefined;
+}
+
+function text(object: unknown, key: string): string | undefined {
+  const value = own(object, key);
+  return typeof value === 'string' ? value : typeof value === 'number' ? String(value) : undefined;
+}
+
+function required(object: unknown, key: string, what: string): string {
+  const value = text(object, key);
+  if (!value) throw new TokenRejectedError('ERR_TOKEN_INVALID', `token body has no ${what}`);
+  return value;
+}
+
+function ref(object: unknown): NamedRef | undefined {
+  const id = text(object, 'id');
+  return id === undefined ? undefined : { id, name: text(object, 'name') };
+}
+
+function date(value: unknown, what: string): Date {
+  const parsed = typeof value === 'string' ? Date.parse(value.endsWith('Z') || /[+-]\d\d:?\d\d$/.test(value) ? value : `${value}Z`) : NaN;
+  if (Number.isNaN(parsed)) throw new TokenRejectedError('ERR_TOKEN_INVALID', `token body has no valid ${what}`);
+  return new Date(parsed);
+}
+
+function strings(list: unknown, key: string): string[] {
+  if (!Array.isArray(list)) return [];
+  return list.map((item) => text(item, key)).filter((value): value is string => value !== undefined);
+}
+
+function record(value: unknown): Record<string, unknown> | undefined {
+  if (value === null || typeof value !== 'object' || Array.isArray(value)) return undefined;
+  return Object.fromEntries(Object.entries(value as Json));
+}
+
+/** Reads a v2.0 ({"access": …}) or v3 ({"token": …}) token body. Malformed bodies are ERR_TOKEN_INVALID. */
+export function readIdentity(body: unknown): Identity {
+  const access = own(body, 'access');
+  if (access !== undefined) return readV2(body, access);
+  const token = own(body, 'token');
+  if (token !== undefined) return readV3(body, token);
+  throw new TokenRejectedError('ERR_TOKEN_INVALID', 'token body is neither a v2.0 ("access") nor a v3 ("token") body');
+}
+
+const DEFAULT_DOMAIN: NamedRef = { id: 'default', name: 'Default' };
+
+function readV2(body: unknown, access: unknown): Identity {
+  const token = own(access, 'token');
+  const user = own(access, 'user');
+  const tenant = own(token, 'tenant');
+  const project = ref(tenant);
+  const metadata = own(access, 'metadata');
+  const catalog = own(access, 'serviceCatalog');
+  return {
+    version: 'v2.0',
+    user: { id: required(user, 'id', 'user id'), name: text(user, 'name') ?? text(user, 'username'), domain: DEFAULT_DOMAIN },
+    project: project && { ...project, domain: DEFAULT_DOMAIN },
+    domain: undefined,
+    roles: strings(own(user, 'roles'), 'name'),
+    roleIds: Array.isArray(own(metadata, 'roles')) ? (own(metadata, 'roles') as unknown[]).filter((r): r is string => typeof r === 'string') : [],
+    expiresAt: date(own(token, 'expires'), 'expiry (access.token.expires)'),
+    issuedAt: own(token, 'issued_at') === undefined ? undefined : date(own(token, 'issued_at'), 'issued_at'),
+    auditIds: Array.isArray(own(token, 'audit_ids')) ? (own(token, 'audit_ids') as unknown[]).filter((a): a is string => typeof a === 'string') : [],
+    catalog: Array.isArray(catalog) ? catalog : undefined,
+    bind: record(own(token, 'bind')),
+    isAdminProject: true,
+    body,
+  };
+}
+
+function readV3(body: unknown, token: unknown): Identity {
+  const user = own(token, 'user');
+  const project = own(token, 'project');
+  const projectRef = ref(project);
+  const catalog = own(token, 'catalog');
+  const isAdminProject = own(token, 'is_admin_project');
+  return {
+    version: 'v3',
+    user: { id: required(user, 'id', 'user id'), name: text(user, 'name'), domain: ref(own(user, 'domain')) },
+    project: projectRef && { ...projectRef, domain: ref(own(project, 'domain')) },
+    domain: ref(own(token, 'domain')),
+    roles: strings(own(token, 'roles'), 'name'),
+    roleIds: strings(own(token, 'roles'), 'id'),
+    expiresAt: date(own(token, 'expires_at'), 'expiry (token.expires_at)'),
+    issuedAt: own(token, 'issued_at') === undefined ? undefined : date(own(token, 'issued_at'), 'issued_at'),
+    auditIds: Array.isArray(own(token, 'audit_ids')) ? (own(token, 'audit_ids') as unknown[]).filter((a): a is string => typeof a === 'string') : [],
+    catalog: Array.isArray(catalog) ? v3CatalogToV2(catalog) : undefined,
+    bind: record(own(token, 'bind')),
+    isAdminProject: typeof isAdminProject === 'boolean' ? isAdminProject : true,
+    body,
+  };
+}
+
+/** keystonemiddleware's conversion of a v3 catalog to the v2 shape used in X-Service-Catalog. */
+export function v3CatalogToV2(catalog: unknown[]): unknown[] {
+  return catalog.map((service) => {
+    const v2: Json = {};
+    const type = text(service, 'type');
+    const name = text(service, 'name');
+    if (type !== undefined) v2.type = type;
+    if (name !== undefined) v2.name = name;
+    const byRegion = new Map<string, Json>();
+    const endpoints = own(service, 'endpoints');
+    for (const endpoint of Array.isArray(endpoints) ? endpoints : []) {
+      const region = text(endpoint, 'region') ?? text(endpoint, 'region_id') ?? '';
+      const entry = byRegion.get(region) ?? { region };
+      const iface = text(endpoint, 'interface');
+      const url = text(endpoint, 'url');
+      if (iface && url) entry[`${iface.toLowerCase()}URL`] = url;
+      byRegion.set(region, entry);
+    }
+    v2.endpoints = [...byRegion.values()];
+    return v2;
+  });
+}

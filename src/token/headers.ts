@@ -1,0 +1,70 @@
+import type { Identity } from './access-info.js';
+
+/** Headers describing the user token's identity. */
+export const USER_HEADERS = [
+  'x-identity-status', 'x-domain-id', 'x-domain-name', 'x-project-id', 'x-project-name', 'x-project-domain-id',
+  'x-project-domain-name', 'x-user-id', 'x-user-name', 'x-user-domain-id', 'x-user-domain-name', 'x-roles',
+  'x-service-catalog', 'x-is-admin-project',
+  // deprecated, still set for old services
+  'x-user', 'x-tenant-id', 'x-tenant-name', 'x-tenant', 'x-role',
+] as const;
+
+/** Headers describing the service token's identity. */
+export const SERVICE_HEADERS = [
+  'x-service-identity-status', 'x-service-domain-id', 'x-service-domain-name', 'x-service-project-id',
+  'x-service-project-name', 'x-service-project-domain-id', 'x-service-project-domain-name', 'x-service-user-id',
+  'x-service-user-name', 'x-service-user-domain-id', 'x-service-user-domain-name', 'x-service-roles',
+  'x-service-is-admin-project',
+] as const;
+
+/** Every header a client could forge; stripped from each request before anything else. */
+export const FORGEABLE_HEADERS: readonly string[] = [...USER_HEADERS, ...SERVICE_HEADERS];
+
+/**
+ * A header value safe to hand on: control characters (CR, LF, NUL, …) are percent-encoded so that no identity
+ * value can split or forge a header, here or in a proxy downstream.
+ */
+export function safeHeaderValue(value: string): string {
+  // eslint-disable-next-line no-control-regex
+  return /[\u0000-\u001f\u007f]/.test(value) ? value.replace(/[\u0000-\u001f\u007f%]/g, (c) => `%${c.charCodeAt(0).toString(16).padStart(2, '0').toUpperCase()}`) : value;
+}
+
+function put(headers: Record<string, string>, name: string, value: string | undefined): void {
+  if (value !== undefined) headers[name] = safeHeaderValue(value);
+}
+
+/** The identity headers of a confirmed user token (keystonemiddleware's names and values). */
+export function userHeaders(identity: Identity, includeCatalog: boolean): Record<string, string> {
+  const headers: Record<string, string> = { 'x-identity-status': 'Confirmed' };
+  identityHeaders(headers, '', identity);
+  const roles = identity.roles.join(',');
+  put(headers, 'x-user', identity.user.name);
+  put(headers, 'x-tenant-id', identity.project?.id);
+  put(headers, 'x-tenant-name', identity.project?.name);
+  put(headers, 'x-tenant', identity.project?.name);
+  put(headers, 'x-role', roles);
+  if (includeCatalog && identity.catalog) headers['x-service-catalog'] = safeHeaderValue(JSON.stringify(identity.catalog));
+  return headers;
+}
+
+/** The X-Service-* headers of a confirmed service token. */
+export function serviceHeaders(identity: Identity): Record<string, string> {
+  const headers: Record<string, string> = { 'x-service-identity-status': 'Confirmed' };
+  identityHeaders(headers, 'service-', identity);
+  return headers;
+}
+
+function identityHeaders(headers: Record<string, string>, prefix: string, identity: Identity): void {
+  put(headers, `x-${prefix}domain-id`, identity.domain?.id);
+  put(headers, `x-${prefix}domain-name`, identity.domain?.name);
+  put(headers, `x-${prefix}project-id`, identity.project?.id);
+  put(headers, `x-${prefix}project-name`, identity.project?.name);
+  put(headers, `x-${prefix}project-domain-id`, identity.project?.domain?.id);
+  put(headers, `x-${prefix}project-domain-name`, identity.project?.domain?.name);
+  put(headers, `x-${prefix}user-id`, identity.user.id);
+  put(headers, `x-${prefix}user-name`, identity.user.name);
+  put(headers, `x-${prefix}user-domain-id`, identity.user.domain?.id);
+  put(headers, `x-${prefix}user-domain-name`, identity.user.domain?.name);
+  put(headers, `x-${prefix}roles`, identity.roles.join(','));
+  headers[`x-${prefix}is-admin-project`] = identity.isAdminProject ? 'True' : 'False';
+}
