@@ -1,0 +1,130 @@
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { authToken } from '../../src/index.js';
+import { startIdentityServer, type IdentityServer } from '../../src/testing/index.js';
+import { derToPem } from '../helpers/openssl.js';
+import { opensslAvailable, opensslVerify } from '../helpers/openssl.js';
+import { CapturingLogger, startApp, tempDir } from '../helpers/app.js';
+import { tokenToDer } from '../../src/token/format.js';
+
+let idp: IdentityServer;
+before(async () => {
+  idp = await startIdentityServer();
+});
+after(async () => {
+  await idp.close();
+});
+
+test('delay_auth_decision: invalid and missing tokens go on with X-Identity-Status: Invalid', async () => {
+  const app = await startApp(idp, { delay_auth_decision: 'true' });
+  try {
+    const invalid = await app.get({ 'x-auth-token': 'MIIbroken' });
+    assert.equal(invalid.status, 200);
+    assert.equal(invalid.seen['x-identity-status'], 'Invalid');
+    assert.equal(invalid.keystone, null);
+  } finally {
+    await app.close();
+  }
+});
+
+test('X-Service-Token: X-Service-* headers and req.keystone.service; service_token_roles honoured', async () => {
+  const app = await startApp(idp, { service_token_roles_required: true });
+  try {
+    const user = await idp.issueToken({ user: 'alice' });
+    const service = await idp.issueToken({ user: 'nova', roles: ['service'], format: 'pkiz' });
+    const ok = await app.get({ 'x-auth-token': user, 'x-service-token': service });
+    assert.equal(ok.status, 200);
+    assert.equal(ok.seen['x-service-identity-status'], 'Confirmed');
+    assert.equal(ok.seen['x-service-user-id'], 'nova-id');
+    assert.equal(ok.seen['x-service-roles'], 'service');
+    assert.equal(ok.seen['x-user-id'], 'alice-id');
+    assert.equal(ok.keystone.service.user.id, 'nova-id');
+    const unprivileged = await idp.issueToken({ user: 'eve', roles: ['member'] });
+    const refused = await app.get({ 'x-auth-token': user, 'x-service-token': unprivileged });
+    assert.equal(refused.status, 401);
+    assert.equal(refused.keystone.error.reason, 'ERR_SERVICE_TOKEN_ROLES');
+  } finally {
+    await app.close();
+  }
+});
+
+test('enforce_token_bind: permissive accepts unknown bind kinds, strict and required refuse what cannot be verified', async () => {
+  const bound = await idp.issueToken({ bind: { x509: { fingerprint: 'ab' } } });
+  const unbound = await idp.issueToken();
+  const expectations: [string, string, number][] = [
+    ['permissive', bound, 200], ['strict', bound, 401], ['disabled', bound, 200],
+    ['required', unbound, 401], ['required', bound, 401], ['x509', unbound, 401],
+  ];
+  for (const [mode, token, status] of expectations) {
+    const app = await startApp(idp, { enforce_token_bind: mode });
+    try {
+      assert.equal((await app.get({ 'x-auth-token': token })).status, status, `${mode} ${token === bound ? 'bound' : 'unbound'}`);
+    } finally {
+      await app.close();
+    }
+  }
+});
+
+test('identity values with CR/LF never split a header; __proto__ keys never pollute req.keystone', async () => {
+  const app = await startApp(idp);
+  try {
+    const token = await idp.issueToken({ user: 'evil\r\nX-Roles: admin', roles: ['member'] });
+    const { status, seen, keystone } = await app.get({ 'x-auth-token': token });
+    assert.equal(status, 200);
+    assert.equal(seen['x-user-name'], 'evil%0D%0AX-Roles: admin');
+    assert.equal(seen['x-roles'], 'member');
+    const body = JSON.parse('{"token":{"expires_at":"2099-01-01T00:00:00Z","user":{"id":"u","__proto__":{"admin":true}},"roles":[{"name":"member"}],"__proto__":{"polluted":true}}}');
+    const polluted = idp.sign(body);
+    const result = await app.get({ 'x-auth-token': polluted });
+    assert.equal(result.status, 200);
+    assert.equal(({} as Record<string, unknown>).polluted, undefined);
+    assert.equal(result.keystone.user.admin, undefined);
+  } finally {
+    await app.close();
+  }
+});
+
+test('signed content that is not JSON or not a token body gets 401', async () => {
+  const app = await startApp(idp);
+  try {
+    for (const content of [Buffer.from([0xff, 0xfe, 0x7b]), Buffer.from('[1,2,3]'), Buffer.from('{"token":{"user":{}}}')]) {
+      const { status } = await app.get({ 'x-auth-token': idp.sign(content) });
+      assert.equal(status, 401);
+    }
+  } finally {
+    await app.close();
+  }
+});
+
+test('works on plain node:http with (req, res, next)', async () => {
+  const auth = authToken({ identity_uri: idp.url, ...idp.adminCredentials, logger: new CapturingLogger(), signing_dir: tempDir() });
+  const server = createServer((req, res) => auth(req, res, () => res.end(`hello ${req.headers['x-user-id']}`)));
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/`;
+  try {
+    const ok = await fetch(url, { headers: { 'x-auth-token': await idp.issueToken({ user: 'dave' }) } });
+    assert.equal(await ok.text(), 'hello dave-id');
+    const refused = await fetch(url);
+    assert.equal(refused.status, 401);
+  } finally {
+    server.close();
+    await auth.close();
+  }
+});
+
+test('tokens minted by keystone-authtoken/testing are accepted by openssl cms -verify', async (t) => {
+  if (!opensslAvailable()) assert.fail('openssl is required (apt-get install -y openssl)');
+  const dir = tempDir();
+  writeFileSync(join(dir, 'signing.pem'), idp.pki.signing.pem);
+  writeFileSync(join(dir, 'ca.pem'), idp.pki.ca.pem);
+  for (const format of ['pki', 'pkiz'] as const) {
+    const token = await idp.issueToken({ format, catalogSize: 6 });
+    const verdict = await opensslVerify(derToPem(tokenToDer(token)), join(dir, 'signing.pem'), join(dir, 'ca.pem'));
+    assert.ok(verdict.ok, verdict.stderr);
+  }
+  t.diagnostic('openssl accepted the minted PKI and PKIZ tokens');
+});

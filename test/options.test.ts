@@ -1,0 +1,107 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { ConfigError, loadConfig, loadConfigDetailed, resolveOptions, AuthProtocol } from '../src/index.js';
+import { tempDir } from './helpers/app.js';
+
+function configError(fn: () => unknown): string {
+  try {
+    fn();
+  } catch (error) {
+    assert.ok(error instanceof ConfigError, `expected ConfigError, got ${error}`);
+    return error.message;
+  }
+  assert.fail('expected a ConfigError');
+}
+
+const base = { identity_uri: 'http://127.0.0.1:35357' };
+
+test('keystone_authtoken defaults are those of the Python middleware', () => {
+  const options = resolveOptions(base);
+  assert.equal(options.tokenCacheTime, 300);
+  assert.equal(options.revocationCacheTime, 10);
+  assert.deepEqual(options.hashAlgorithms, ['md5']);
+  assert.equal(options.delayAuthDecision, false);
+  assert.equal(options.includeServiceCatalog, true);
+  assert.equal(options.enforceTokenBind, 'permissive');
+  assert.equal(options.httpMaxRetries, 3);
+  assert.equal(options.adminTenantName, 'admin');
+  assert.deepEqual(options.serviceTokenRoles, ['service']);
+  assert.equal(options.memcacheSecurityStrategy, 'None');
+});
+
+test('string values from INI files are coerced as oslo.config does', () => {
+  const options = resolveOptions({ ...base, delay_auth_decision: 'True', token_cache_time: '60', hash_algorithms: 'sha256, md5', insecure: 'no', memcached_servers: '10.0.0.1:11211,10.0.0.2:11211' });
+  assert.equal(options.delayAuthDecision, true);
+  assert.equal(options.tokenCacheTime, 60);
+  assert.deepEqual(options.hashAlgorithms, ['sha256', 'md5']);
+  assert.equal(options.insecure, false);
+  assert.deepEqual(options.memcachedServers, ['10.0.0.1:11211', '10.0.0.2:11211']);
+});
+
+test('an unknown option is an error naming the closest valid name', () => {
+  assert.equal(configError(() => resolveOptions({ ...base, revocation_cache_tme: 10 } as never)), 'unknown option revocation_cache_tme; did you mean revocation_cache_time?');
+  assert.equal(configError(() => resolveOptions({ ...base, signingdir: '/tmp' } as never)), 'unknown option signingdir; did you mean signing_dir?');
+  assert.equal(configError(() => resolveOptions({ ...base, completely_else: 1 } as never)), 'unknown option completely_else');
+});
+
+test('wrong types and contradictions are errors naming the option, never echoing secrets', () => {
+  assert.match(configError(() => resolveOptions({ ...base, token_cache_time: 'soon' })), /option token_cache_time must be an integer, got "soon"/);
+  assert.match(configError(() => resolveOptions({ ...base, delay_auth_decision: 'maybe' })), /option delay_auth_decision must be a boolean/);
+  assert.match(configError(() => resolveOptions({ ...base, memcache_security_strategy: 'ENCRYPT' })), /memcache_secret_key is not set/);
+  assert.match(configError(() => resolveOptions({ ...base, memcache_security_strategy: 'encrypt', memcache_secret_key: 'k' })), /must be one of None, MAC, ENCRYPT/);
+  assert.match(configError(() => resolveOptions({ ...base, admin_user: 'glance' })), /admin_user is set but admin_password is not/);
+  assert.match(configError(() => resolveOptions({ ...base, hash_algorithms: 'md5,nope256' })), /hash_algorithms names nope256/);
+  assert.match(configError(() => resolveOptions({ identity_uri: 'ftp://x' })), /identity_uri must be an http\(s\) URL/);
+  assert.match(configError(() => resolveOptions({})), /identity_uri is required/);
+  const secret = configError(() => resolveOptions({ ...base, admin_password: 42 as never }));
+  assert.doesNotMatch(secret, /42/);
+});
+
+test('the legacy auth_host/auth_port/auth_protocol/auth_admin_prefix compose identity_uri, with a warning', () => {
+  const options = resolveOptions({ auth_host: 'keystone.local', auth_port: '35357', auth_protocol: 'http', auth_admin_prefix: '/identity' });
+  assert.equal(options.identityUri, 'http://keystone.local:35357/identity');
+  assert.match(options.warnings.join('\n'), /legacy option\(s\) auth_host, auth_port, auth_protocol, auth_admin_prefix in use/);
+});
+
+test('loadConfig reads [keystone_authtoken], or a paste [filter:authtoken], skipping keystoneauth plugin options', () => {
+  const dir = tempDir();
+  const service = join(dir, 'api.conf');
+  writeFileSync(service, [
+    '[DEFAULT]', 'debug = true', '',
+    '[keystone_authtoken]', '# shared with the Python services', 'identity_uri = http://127.0.0.1:35357',
+    'auth_uri = http://127.0.0.1:5000/', 'admin_user = glance', 'admin_password = secret', 'admin_tenant_name = service',
+    'revocation_cache_time = 30', 'delay_auth_decision = false', 'auth_type = password', 'memcache_pool_maxsize = 10', '',
+  ].join('\n'));
+  const loaded = loadConfigDetailed(service);
+  assert.equal(loaded.section, 'keystone_authtoken');
+  assert.deepEqual(loaded.ignored, ['auth_type', 'memcache_pool_maxsize']);
+  const options = resolveOptions(loaded.options);
+  assert.equal(options.revocationCacheTime, 30);
+  assert.equal(options.adminUser, 'glance');
+  const paste = join(dir, 'api-paste.ini');
+  writeFileSync(paste, '[filter:authtoken]\npaste.filter_factory = keystonemiddleware.auth_token:filter_factory\nidentity_uri = http://10.0.0.1:35357\ndelay_auth_decision = true\n');
+  assert.equal(resolveOptions(loadConfig(paste)).delayAuthDecision, true);
+  assert.match(configError(() => loadConfig(join(dir, 'missing.conf'))), /cannot read config file/);
+  writeFileSync(join(dir, 'other.conf'), '[DEFAULT]\na = b\n');
+  assert.match(configError(() => loadConfig(join(dir, 'other.conf'))), /has no \[keystone_authtoken\] section/);
+});
+
+test('a signing_dir that cannot be created is a configuration error at start-up, with the fix', () => {
+  const dir = tempDir();
+  writeFileSync(join(dir, 'file'), 'not a directory');
+  const message = configError(() => new AuthProtocol({ ...base, signing_dir: join(dir, 'file', 'signing') }));
+  assert.match(message, /signing_dir .* cannot be created \(ENOTDIR\); create it for the service user: install -d -m 0700/);
+});
+
+test('a signing_dir open to others gets a warning naming the fix', async () => {
+  const { chmodSync } = await import('node:fs');
+  const dir = tempDir();
+  chmodSync(dir, 0o777);
+  const warnings: string[] = [];
+  const logger = { debug() {}, info() {}, warn: (_: object, message?: string) => warnings.push(message ?? ''), error() {} };
+  const protocol = new AuthProtocol({ ...base, signing_dir: dir, logger });
+  await protocol.close();
+  assert.ok(warnings.some((w) => w.includes(`chmod 0700 ${dir}`)), warnings.join('\n'));
+});
