@@ -73,7 +73,8 @@ export function authToken(options: AuthTokenOptions): AuthTokenMiddleware {
   const wwwAuthenticate = uri ? `Keystone uri='${uri}'` : undefined;
 
   const apply = (req: IncomingMessage, res: ServerResponse, next: Next | undefined, decision: Decision) => {
-    Object.assign(req.headers, decision.headers);
+    const headers = decision.headers;
+    for (const name in headers) req.headers[name] = headers[name];
     if (decision.status === 'confirmed') {
       req.keystone = { ...decision.identity, service: decision.service };
     } else if (!delay) {

@@ -1,5 +1,5 @@
 import { CertificateError, CmsVerificationError, IdentityServerError, KeystoneAuthError, TokenFormatError, TokenRejectedError } from './errors.js';
-import { MemoryTokenCache, type CacheEntry } from './cache/token-cache.js';
+import { MemoryTokenCache, type CacheEntry, type ValidEntry } from './cache/token-cache.js';
 import { SharedTokenCache } from './cache/shared-cache.js';
 import type { SigningMaterial, VerifiedToken } from './cms/verify.js';
 import { AdminToken } from './identity/admin-token.js';
@@ -95,9 +95,10 @@ export class AuthProtocol {
     let service: Identity | undefined;
     if (serviceToken !== undefined) {
       try {
-        service = await this.validateToken(serviceToken, context);
+        const entry = await this.check(serviceToken, context);
+        service = entry.identity;
         this.checkServiceRoles(service);
-        Object.assign(result, serviceHeaders(service));
+        Object.assign(result, (entry.serviceHeaders ??= serviceHeaders(service)));
       } catch (error) {
         const failure = this.failure(error, 'service token', serviceToken);
         return { status: failure.status, error: failure.error, headers: { 'x-service-identity-status': 'Invalid' } } as Decision;
@@ -107,8 +108,9 @@ export class AuthProtocol {
       return { status: 'invalid', error: new TokenRejectedError('ERR_TOKEN_MISSING', 'no X-Auth-Token header'), headers: { ...result, 'x-identity-status': 'Invalid' } };
     }
     try {
-      const identity = await this.validateToken(userToken, context);
-      return { status: 'confirmed', identity, service, headers: { ...result, ...userHeaders(identity, this.options.includeServiceCatalog) } };
+      const entry = await this.check(userToken, context);
+      const headers = (entry.userHeaders ??= userHeaders(entry.identity, this.options.includeServiceCatalog));
+      return { status: 'confirmed', identity: entry.identity, service, headers: service ? { ...result, ...headers } : headers };
     } catch (error) {
       const failure = this.failure(error, 'token', userToken);
       return { status: failure.status, error: failure.error, headers: { ...result, 'x-identity-status': 'Invalid' } } as Decision;
@@ -140,6 +142,10 @@ export class AuthProtocol {
 
   /** Validates one token: its identity, or a typed error (invalid: 401; identity server trouble: 503). */
   async validateToken(token: string, context: { remoteUser?: string } = {}, now = Date.now()): Promise<Identity> {
+    return (await this.check(token, context, now)).identity;
+  }
+
+  private async check(token: string, context: { remoteUser?: string }, now = Date.now()): Promise<ValidEntry> {
     if (token.length > this.options.maxTokenLength) {
       throw new TokenFormatError('ERR_TOKEN_TOO_LONG', `token is ${token.length} characters long, over the limit of ${this.options.maxTokenLength}`);
     }
@@ -166,7 +172,7 @@ export class AuthProtocol {
       throw new TokenRejectedError('ERR_TOKEN_REVOKED', 'token is revoked');
     }
     checkBind(entry.identity, this.options.enforceTokenBind, context.remoteUser);
-    return entry.identity;
+    return entry;
   }
 
   private lookup(hashes: readonly string[]): CacheEntry | undefined {

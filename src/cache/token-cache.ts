@@ -3,9 +3,19 @@ import type { ErrorCode } from '../errors.js';
 import type { Identity } from '../token/access-info.js';
 import type { TokenFormat } from '../token/format.js';
 
+/** A valid token's cache entry; the identity headers are computed once, on first use. */
+export interface ValidEntry {
+  valid: true;
+  identity: Identity;
+  format: TokenFormat;
+  hashes: readonly string[];
+  userHeaders?: Record<string, string>;
+  serviceHeaders?: Record<string, string>;
+}
+
 /** What the cache remembers of a token: its identity, or that it is invalid and why. */
 export type CacheEntry =
-  | { valid: true; identity: Identity; format: TokenFormat; hashes: readonly string[] }
+  | ValidEntry
   | { valid: false; code: ErrorCode; message: string };
 
 /**
