@@ -1,0 +1,64 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { readdirSync, writeFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { join, resolve } from 'node:path';
+import { tempDir } from '../helpers/app.js';
+
+const root = resolve(import.meta.dirname ?? new URL('.', import.meta.url).pathname, '../..');
+const npm = process.platform === 'win32' ? 'npm.cmd' : 'npm';
+
+test('the packed library installs and imports from ESM, CommonJS and TypeScript', { timeout: 240_000 }, () => {
+  const packDir = tempDir('kat-pack-');
+  execFileSync(npm, ['pack', '--pack-destination', packDir, '--silent'], { cwd: root, stdio: ['ignore', 'ignore', 'inherit'] });
+  const tarball = join(packDir, readdirSync(packDir).find((name) => name.endsWith('.tgz'))!);
+  const project = tempDir('kat-consumer-');
+  writeFileSync(join(project, 'package.json'), JSON.stringify({ name: 'consumer', version: '1.0.0', private: true }));
+  execFileSync(npm, ['install', tarball, '--no-audit', '--no-fund', '--prefer-offline', '--silent'], { cwd: project, stdio: ['ignore', 'ignore', 'inherit'] });
+
+  const script = (load: string) => `${load}
+    (async () => {
+      const idp = await testing.startIdentityServer();
+      const token = await idp.issueToken({ user: 'pack', format: 'pkiz' });
+      const result = lib.verifySignedToken(token, { signingCert: idp.pki.signing.pem, caCerts: idp.pki.ca.pem });
+      console.log(result.json().token.user.name, typeof lib.authToken, lib.hashToken(token).length);
+      await idp.close();
+    })();`;
+  writeFileSync(join(project, 'esm.mjs'), script(`import * as lib from 'keystone-authtoken'; import * as testing from 'keystone-authtoken/testing';`));
+  writeFileSync(join(project, 'cjs.cjs'), script(`const lib = require('keystone-authtoken'); const testing = require('keystone-authtoken/testing');`));
+  for (const file of ['esm.mjs', 'cjs.cjs']) {
+    assert.equal(execFileSync(process.execPath, [file], { cwd: project, encoding: 'utf8' }).trim(), 'pack function 32', file);
+  }
+
+  writeFileSync(join(project, 'consumer.ts'), `
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { authToken, verifySignedToken, KeystoneAuthError, type AuthTokenOptions, type Identity, type ErrorCode } from 'keystone-authtoken';
+import { startIdentityServer } from 'keystone-authtoken/testing';
+const options: AuthTokenOptions = { identity_uri: 'http://127.0.0.1:35357', revocation_cache_time: 10, delay_auth_decision: 'true' };
+const auth = authToken(options);
+export function handler(req: IncomingMessage, res: ServerResponse): void {
+  auth(req, res, () => {
+    const who: Identity | undefined = req.keystone;
+    res.end(who?.user.id ?? 'anonymous');
+  });
+}
+export async function check(token: string): Promise<string> {
+  const idp = await startIdentityServer();
+  try {
+    return verifySignedToken(token, { signingCert: idp.pki.signing.pem, caCerts: idp.pki.ca.pem }).signer.subject;
+  } catch (error) {
+    const code: ErrorCode | undefined = error instanceof KeystoneAuthError ? error.code : undefined;
+    return code ?? 'unknown';
+  } finally {
+    await idp.close();
+  }
+}
+`);
+  writeFileSync(join(project, 'tsconfig.json'), JSON.stringify({
+    compilerOptions: { strict: true, module: 'NodeNext', moduleResolution: 'NodeNext', target: 'ES2022', noEmit: true, skipLibCheck: false, typeRoots: [join(root, 'node_modules/@types')], types: ['node'] },
+    files: ['consumer.ts'],
+  }));
+  const tsc = createRequire(join(root, 'package.json')).resolve('typescript/bin/tsc');
+  execFileSync(process.execPath, [tsc, '-p', 'tsconfig.json'], { cwd: project, stdio: 'inherit' });
+});
