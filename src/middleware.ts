@@ -43,7 +43,7 @@ export function stripForgeableHeaders(req: IncomingMessage): void {
   }
 }
 
-function respond(res: ServerResponse, status: number, error: KeystoneAuthError, wwwAuthenticate: string | undefined): void {
+function respond(res: ServerResponse, status: number, error: KeystoneAuthError, wwwAuthenticate: string): void {
   const body = JSON.stringify({
     error: {
       code: status,
@@ -55,7 +55,7 @@ function respond(res: ServerResponse, status: number, error: KeystoneAuthError, 
   res.statusCode = status;
   res.setHeader('content-type', 'application/json');
   res.setHeader('content-length', Buffer.byteLength(body));
-  if (status === 401 && wwwAuthenticate) res.setHeader('www-authenticate', wwwAuthenticate);
+  if (status === 401) res.setHeader('www-authenticate', wwwAuthenticate);
   if (status === 503) res.setHeader('retry-after', '5');
   res.end(body);
 }
@@ -69,8 +69,7 @@ function respond(res: ServerResponse, status: number, error: KeystoneAuthError, 
 export function authToken(options: AuthTokenOptions): AuthTokenMiddleware {
   const protocol = new AuthProtocol(options);
   const delay = protocol.options.delayAuthDecision;
-  const uri = protocol.options.wwwAuthenticateUri;
-  const wwwAuthenticate = uri ? `Keystone uri='${uri}'` : undefined;
+  const wwwAuthenticate = `Keystone uri='${protocol.options.wwwAuthenticateUri}'`;
 
   const apply = (req: IncomingMessage, res: ServerResponse, next: Next | undefined, decision: Decision) => {
     const headers = decision.headers;

@@ -18,7 +18,7 @@ export interface OptionDeclaration {
 
 /** The keystone_authtoken options, with keystonemiddleware's names, meanings and defaults. */
 export const OPTION_DECLARATIONS: readonly OptionDeclaration[] = [
-  { name: 'www_authenticate_uri', type: 'string', default: undefined, help: 'Public identity endpoint named in WWW-Authenticate of 401 answers. Falls back to auth_uri.' },
+  { name: 'www_authenticate_uri', type: 'string', default: undefined, help: 'Public identity endpoint named in WWW-Authenticate of 401 answers. Falls back to auth_uri, then (with a warning) identity_uri.' },
   { name: 'auth_uri', type: 'string', default: undefined, help: 'Public identity endpoint (deprecated in favour of www_authenticate_uri); also the fallback of identity_uri.' },
   { name: 'identity_uri', type: 'string', default: undefined, help: 'Admin identity endpoint the middleware talks to, e.g. http://127.0.0.1:35357/. Overrides auth_host/auth_port/auth_protocol/auth_admin_prefix.' },
   { name: 'auth_host', type: 'string', default: '127.0.0.1', help: 'Legacy: host of the admin identity endpoint (use identity_uri).', legacy: true },
@@ -113,7 +113,7 @@ export interface AuthTokenOptions {
 
 /** Options after coercion, defaults and checks. */
 export interface ResolvedOptions {
-  wwwAuthenticateUri: string | undefined;
+  wwwAuthenticateUri: string;
   identityUri: string;
   authVersion: 'v2.0' | 'v3' | undefined;
   delayAuthDecision: boolean;
@@ -301,8 +301,14 @@ export function resolveOptions(input: AuthTokenOptions): ResolvedOptions {
     throw new ConfigError('ERR_CONFIG', 'option cache must be an object with async get(key) and set(key, value, ttlSeconds)');
   }
 
+  let wwwAuthenticateUri = get<string | undefined>('www_authenticate_uri') ?? get<string | undefined>('auth_uri');
+  if (!wwwAuthenticateUri) {
+    warnings.push('www_authenticate_uri (or auth_uri) is not set: 401 answers name identity_uri, which clients usually cannot reach; set it to the public identity endpoint');
+    wwwAuthenticateUri = identityUri;
+  }
+
   return {
-    wwwAuthenticateUri: get<string | undefined>('www_authenticate_uri') ?? get<string | undefined>('auth_uri'),
+    wwwAuthenticateUri,
     identityUri: identityUri.replace(/\/+$/, ''),
     authVersion,
     delayAuthDecision: get('delay_auth_decision'),

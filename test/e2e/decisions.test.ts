@@ -128,3 +128,30 @@ test('tokens minted by keystone-authtoken/testing are accepted by openssl cms -v
   }
   t.diagnostic('openssl accepted the minted PKI and PKIZ tokens');
 });
+
+test('works under connect and Express 4 as under Express 5', async () => {
+  const { default: connect } = await import('connect');
+  const { default: express4 } = await import('express4');
+  const auth = authToken({ identity_uri: idp.url, ...idp.adminCredentials, logger: new CapturingLogger(), signing_dir: tempDir() });
+  const handler = (req: import('node:http').IncomingMessage, res: import('node:http').ServerResponse) => res.end(`${req.keystone?.user.name}:${req.headers['x-roles']}`);
+  const apps = { connect: connect().use(auth).use(handler), express4: express4().use(auth).use(handler) };
+  const token = await idp.issueToken({ user: 'erin', roles: ['member'] });
+  try {
+    for (const [name, app] of Object.entries(apps)) {
+      const server = createServer(app as never);
+      await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+      const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/`;
+      try {
+        const ok = await fetch(url, { headers: { 'x-auth-token': token } });
+        assert.equal(await ok.text(), 'erin:member', name);
+        const refused = await fetch(url, { headers: { 'x-auth-token': 'MIInope' } });
+        assert.equal(refused.status, 401, name);
+        assert.match(refused.headers.get('www-authenticate') ?? '', /^Keystone uri=/, name);
+      } finally {
+        server.close();
+      }
+    }
+  } finally {
+    await auth.close();
+  }
+});
