@@ -54,6 +54,7 @@ export class AuthProtocol {
   readonly cache: MemoryTokenCache;
   readonly shared: SharedTokenCache | undefined;
   private readonly pending = new Map<string, Promise<CacheEntry>>();
+  private readonly sharedWrites = new Set<Promise<void>>();
   private readonly counters = { cmsVerifications: 0, onlineValidations: 0, cacheHits: 0 };
 
   constructor(input: AuthTokenOptions) {
@@ -221,7 +222,10 @@ export class AuthProtocol {
     }
     const ttl = this.ttlFor(entry, now);
     this.remember(hashes, entry, size, ttl);
-    if (this.shared && this.options.tokenCacheTime >= 0) void this.shared.set(hashes[0]!, entry, Math.ceil(ttl / 1000));
+    if (this.shared && this.options.tokenCacheTime >= 0) {
+      const write = this.shared.set(hashes[0]!, entry, Math.ceil(ttl / 1000)).finally(() => this.sharedWrites.delete(write));
+      this.sharedWrites.add(write);
+    }
     return entry;
   }
 
@@ -249,6 +253,7 @@ export class AuthProtocol {
 
   /** Stops timers and closes sockets. */
   async close(): Promise<void> {
+    await Promise.all(this.sharedWrites); // writes to the shared cache are never lost on shutdown
     await Promise.all([this.client.close(), this.shared?.close()]);
     await this.signingDir.dispose();
   }

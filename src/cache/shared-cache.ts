@@ -5,6 +5,8 @@ import { readIdentity } from '../token/access-info.js';
 import type { TokenFormat } from '../token/format.js';
 import type { CacheEntry } from './token-cache.js';
 import type { TokenStore } from './token-store.js';
+import { MemcachedStore } from './memcached-store.js';
+import { deriveKeys, protect, protectedCacheKey, unprotect, type SecurityStrategy } from './memcache-crypt.js';
 
 /** keystonemiddleware's marker for a token known to be invalid. */
 export const INVALID_MARKER = 'invalid';
@@ -12,7 +14,9 @@ export const INVALID_MARKER = 'invalid';
 /**
  * The second cache level, shared between processes and with Python services: a user store (`cache` option)
  * or memcached (`memcached_servers`). Entries use keystonemiddleware's TokenCache format: key
- * `tokens/<sha256 hex of the token id>`, value the JSON `[body, expires]` for a valid token or `"invalid"`.
+ * `tokens/<sha256 hex of the token id>`, value the JSON `[body, expires]` for a valid token or `"invalid"`;
+ * with memcache_security_strategy MAC or ENCRYPT, keys and values are protected as _memcache_crypt does.
+ * A tampered or undecryptable entry is a miss (logged), never a trusted identity.
  * Failures and slow answers never fail a request: they are a miss, logged once per outage.
  */
 export class SharedTokenCache {
@@ -22,35 +26,54 @@ export class SharedTokenCache {
     private readonly store: TokenStore,
     private readonly logger: Logger,
     private readonly timeoutMs: number,
+    private readonly security?: { strategy: SecurityStrategy; secret: string },
   ) {}
 
   static fromOptions(options: ResolvedOptions, logger: Logger): SharedTokenCache | undefined {
-    if (options.cache) return new SharedTokenCache(options.cache, logger, options.memcacheTimeout);
+    const security = options.memcacheSecurityStrategy === 'None' ? undefined : { strategy: options.memcacheSecurityStrategy, secret: options.memcacheSecretKey! };
+    if (options.cache) return new SharedTokenCache(options.cache, logger, options.memcacheTimeout, security);
+    if (options.memcachedServers.length > 0) {
+      const store = new MemcachedStore(options.memcachedServers, { timeoutMs: options.memcacheTimeout, logger });
+      return new SharedTokenCache(store, logger, options.memcacheTimeout, security);
+    }
     return undefined;
   }
 
+  /** keystonemiddleware's TokenCache key of a token id (without a security strategy). */
   static key(tokenId: string): string {
     return `tokens/${createHash('sha256').update(tokenId, 'utf8').digest('hex')}`;
   }
 
+  private address(tokenId: string) {
+    if (!this.security) return { key: SharedTokenCache.key(tokenId), keys: undefined };
+    const keys = deriveKeys(tokenId, this.security.secret, this.security.strategy);
+    // Python 3 keystonemiddleware formats the key as 'tokens/%s' % bytes, which yields "tokens/b'<base64>'";
+    // the same literal key is used here so that Python and Node services find each other's entries.
+    return { key: `tokens/b'${protectedCacheKey(keys)}'`, keys };
+  }
+
   async get(tokenId: string, format: TokenFormat, hashes: readonly string[]): Promise<CacheEntry | undefined> {
-    const raw = await this.guard('get', () => this.store.get(SharedTokenCache.key(tokenId)));
-    if (raw === undefined || raw === null) return undefined;
+    const { key, keys } = this.address(tokenId);
+    const stored = await this.guard('get', () => this.store.get(key));
+    if (stored === undefined || stored === null) return undefined;
     try {
+      const raw = keys ? unprotect(keys, Buffer.from(stored, 'utf8')).toString('utf8') : stored;
       const value: unknown = JSON.parse(raw);
       if (value === INVALID_MARKER) return { valid: false, code: 'ERR_TOKEN_INVALID', message: 'token is invalid (shared cache)' };
       const body = Array.isArray(value) && value.length === 2 ? value[0] : value;
       return { valid: true, identity: readIdentity(body), format, hashes };
     } catch (error) {
-      this.logger.warn({ error: (error as Error).message }, 'unreadable shared cache entry ignored');
+      this.logger.warn({ error: (error as Error).message }, 'shared cache entry ignored: tampered, written with another secret, or unreadable');
       return undefined;
     }
   }
 
   async set(tokenId: string, entry: CacheEntry, ttlSeconds: number): Promise<void> {
     if (ttlSeconds <= 0) return;
-    const value = entry.valid ? JSON.stringify([entry.identity.body, entry.identity.expiresAt.toISOString()]) : JSON.stringify(INVALID_MARKER);
-    await this.guard('set', () => this.store.set(SharedTokenCache.key(tokenId), value, ttlSeconds));
+    const json = entry.valid ? JSON.stringify([entry.identity.body, entry.identity.expiresAt.toISOString()]) : JSON.stringify(INVALID_MARKER);
+    const { key, keys } = this.address(tokenId);
+    const value = keys ? protect(keys, Buffer.from(json, 'utf8')).toString('ascii') : json;
+    await this.guard('set', () => this.store.set(key, value, ttlSeconds));
   }
 
   private async guard<T>(operation: string, call: () => Promise<T>): Promise<T | undefined> {
