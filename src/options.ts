@@ -61,7 +61,7 @@ export const EXTRA_DECLARATIONS: readonly OptionDeclaration[] = [
   { name: 'cacheMaxBytes', type: 'int', default: 67108864, help: 'Approximate bytes of the in-process token cache.' },
   { name: 'certificateRefetchCooldown', type: 'int', default: 60, help: 'Seconds between two refetches of the signing certificates caused by tokens from an unknown signer.' },
   { name: 'revocationMaxStaleness', type: 'int', default: 300, help: 'Seconds a revocation list may be used past its refresh time while the identity server cannot give a new one; past it, uncached PKI tokens get 503.' },
-  { name: 'identityResponseMaxBytes', type: 'int', default: 8388608, help: 'Largest answer accepted from the identity server, in bytes.' },
+  { name: 'identityResponseMaxBytes', type: 'int', default: 67108864, help: 'Largest answer accepted from the identity server, in bytes (a revocation list of 100,000 entries is about 11 MB).' },
   { name: 'memcacheTimeout', type: 'int', default: 200, help: 'Milliseconds to wait for memcached before going on without the shared cache.' },
 ];
 

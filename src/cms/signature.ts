@@ -1,4 +1,4 @@
-import { createHash, timingSafeEqual, verify } from 'node:crypto';
+import { createHash, timingSafeEqual, verify, type VerifyKeyObjectInput } from 'node:crypto';
 import { CmsVerificationError } from '../errors.js';
 import { signatureScheme, type SignatureScheme } from './algorithms.js';
 import type { ParsedCertificate } from './certificate.js';
@@ -22,12 +22,15 @@ export function describeSid(signerInfo: SignerInfo): string {
   return `subjectKeyIdentifier ${Buffer.from(sid.subjectKeyId).toString('hex')}`;
 }
 
-/**
- * Verifies one SignerInfo over `content` with the signer's public key (node:crypto, native code).
- * Without signed attributes (Keystone's -noattr) the signature covers the content; with them, contentType
- * and messageDigest must match and the signature covers the DER of the attribute SET.
- */
-export function verifySignerInfo(signerInfo: SignerInfo, content: Uint8Array, signer: ParsedCertificate): SignatureScheme {
+interface PreparedCheck {
+  scheme: SignatureScheme;
+  signed: Uint8Array;
+  key: VerifyKeyObjectInput;
+  signature: Uint8Array;
+  signer: ParsedCertificate;
+}
+
+function prepare(signerInfo: SignerInfo, content: Uint8Array, signer: ParsedCertificate): PreparedCheck {
   const scheme = signatureScheme(signerInfo.digestAlgorithm, signerInfo.signatureAlgorithm);
   const keyType = signer.publicKey.asymmetricKeyType;
   const keyMatches = scheme.keyType === 'ec' ? keyType === 'ec' : keyType === 'rsa' || keyType === 'rsa-pss';
@@ -38,24 +41,52 @@ export function verifySignerInfo(signerInfo: SignerInfo, content: Uint8Array, si
     );
   }
   const signed = signerInfo.signedAttributes ? signedAttributesInput(signerInfo.signedAttributes, content, scheme.digest) : content;
-  let valid: boolean;
-  try {
-    valid = verify(
-      scheme.digest,
-      signed,
-      { key: signer.publicKey, padding: scheme.padding, saltLength: scheme.saltLength, dsaEncoding: 'der' },
-      signerInfo.signature,
-    );
-  } catch {
-    valid = false; // a malformed signature value (bad ECDSA DER, wrong length) is a wrong signature
-  }
+  const key = { key: signer.publicKey, padding: scheme.padding, saltLength: scheme.saltLength, dsaEncoding: 'der' as const };
+  return { scheme, signed, key, signature: signerInfo.signature, signer };
+}
+
+function conclude(check: PreparedCheck, valid: boolean): SignatureScheme {
   if (!valid) {
     throw new CmsVerificationError(
       'ERR_SIGNATURE_INVALID',
-      `token signature (${scheme.name}) does not verify with the key of ${signer.subject}: the token was altered or was not signed by this certificate`,
+      `token signature (${check.scheme.name}) does not verify with the key of ${check.signer.subject}: the token was altered or was not signed by this certificate`,
     );
   }
-  return scheme;
+  return check.scheme;
+}
+
+/**
+ * Verifies one SignerInfo over `content` with the signer's public key (node:crypto, native code).
+ * Without signed attributes (Keystone's -noattr) the signature covers the content; with them, contentType
+ * and messageDigest must match and the signature covers the DER of the attribute SET.
+ */
+export function verifySignerInfo(signerInfo: SignerInfo, content: Uint8Array, signer: ParsedCertificate): SignatureScheme {
+  const check = prepare(signerInfo, content, signer);
+  let valid: boolean;
+  try {
+    valid = verify(check.scheme.digest, check.signed, check.key, check.signature);
+  } catch {
+    valid = false; // a malformed signature value (bad ECDSA DER, wrong length) is a wrong signature
+  }
+  return conclude(check, valid);
+}
+
+/** As verifySignerInfo, with the digest and signature computed on libuv's thread pool (for megabyte lists). */
+export function verifySignerInfoAsync(signerInfo: SignerInfo, content: Uint8Array, signer: ParsedCertificate): Promise<SignatureScheme> {
+  return new Promise((resolve, reject) => {
+    try {
+      const check = prepare(signerInfo, content, signer);
+      verify(check.scheme.digest, check.signed, check.key, check.signature, (error, valid) => {
+        try {
+          resolve(conclude(check, !error && valid));
+        } catch (refusal) {
+          reject(refusal);
+        }
+      });
+    } catch (error) {
+      reject(error);
+    }
+  });
 }
 
 function signedAttributesInput(attributes: Uint8Array[], content: Uint8Array, digest: string): Uint8Array {

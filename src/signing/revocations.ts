@@ -6,6 +6,8 @@ import { PATHS, type VersionDiscovery } from '../identity/versions.js';
 import type { Logger } from '../logger.js';
 import type { CertificateStore } from './certificates.js';
 import { REVOKED_FILE, type SigningDir } from './signing-dir.js';
+import { revokedIds } from './revocation-ids.js';
+import { setImmediate as yieldToEventLoop } from 'node:timers/promises';
 
 /**
  * The revocation list: fetched with the admin token, verified with the signing certificates, held as a Set of
@@ -77,7 +79,7 @@ export class RevocationList {
     const stored = await this.deps.dir.read(REVOKED_FILE);
     if (!stored || now - stored.mtimeMs >= this.deps.cacheTimeMs) return;
     try {
-      this.revoked = this.parse(stored.text, await this.deps.certificates.current());
+      this.revoked = await this.parse(stored.text, await this.deps.certificates.current());
       this.fetchedAt = stored.mtimeMs;
     } catch (error) {
       this.deps.logger.warn({ error: (error as Error).message }, 'revoked.pem in signing_dir cannot be used; fetching the list');
@@ -102,17 +104,19 @@ export class RevocationList {
       if (response!.status !== 200) {
         throw new IdentityServerError(response!.status === 401 || response!.status === 403 ? 'ERR_IDENTITY_AUTH' : 'ERR_IDENTITY_RESPONSE', `GET ${path} answered ${response!.status}`);
       }
+      await yieldToEventLoop(); // reading a large answer and parsing it: two short pauses rather than one long one
       const body = parseJsonResponse(response!, `GET ${path}`) as { signed?: unknown };
+      await yieldToEventLoop();
       if (typeof body?.signed !== 'string') throw new IdentityServerError('ERR_IDENTITY_RESPONSE', `GET ${path} answered without a "signed" revocation list`);
       const signed = body.signed;
       let material = await this.deps.certificates.current();
       let revoked: Set<string>;
       try {
-        revoked = this.parse(signed, material);
+        revoked = await this.parse(signed, material);
       } catch (error) {
         if (!(error instanceof KeystoneAuthError) || !(error.code === 'ERR_SIGNER_MISMATCH' || error.code.startsWith('ERR_CERT_'))) throw error;
         material = await this.deps.certificates.refresh('revocation list signed by another certificate');
-        revoked = this.parse(signed, material);
+        revoked = await this.parse(signed, material);
       }
       this.revoked = revoked;
       this.fetchedAt = Date.now();
@@ -129,16 +133,9 @@ export class RevocationList {
     }
   }
 
-  private parse(signedPem: string, material: SigningMaterial): Set<string> {
-    const content = material.verify(signedPem, { maxTokenLength: 256 * 1024 * 1024, maxInflatedBytes: 256 * 1024 * 1024 }).json() as { revoked?: unknown };
-    if (!content || !Array.isArray(content.revoked)) {
-      throw new IdentityServerError('ERR_IDENTITY_RESPONSE', 'the revocation list has no "revoked" array');
-    }
-    const ids = new Set<string>();
-    for (const entry of content.revoked) {
-      const id = (entry as { id?: unknown })?.id;
-      if (typeof id === 'string') ids.add(id.toLowerCase());
-    }
-    return ids;
+  private async parse(signedPem: string, material: SigningMaterial): Promise<Set<string>> {
+    const limits = { maxTokenLength: Number.MAX_SAFE_INTEGER, maxInflatedBytes: 256 * 1024 * 1024 };
+    const verified = await material.verifyAsync(signedPem, limits);
+    return revokedIds(verified.content);
   }
 }

@@ -38,7 +38,24 @@ function decodeBase64(text: string, encoding: 'base64' | 'base64url', what: stri
   return bytes;
 }
 
-const PEM_CMS = /^-----BEGIN (?:CMS|PKCS7)-----([A-Za-z0-9+/=\s]*)-----END (?:CMS|PKCS7)-----\s*$/;
+const PEM_HEADER = /^-----BEGIN (CMS|PKCS7)-----/;
+const PEM_BODY = /[^A-Za-z0-9+/=\s]/;
+
+/** PEM CMS without a regex over the whole text (revocation lists run to megabytes). */
+function decodePem(text: string): Uint8Array {
+  const header = PEM_HEADER.exec(text);
+  const footer = header ? text.lastIndexOf(`-----END ${header[1]}-----`) : -1;
+  if (!header || footer < header[0].length || text.slice(footer).trim() !== `-----END ${header[1]}-----`) {
+    throw new TokenFormatError('ERR_TOKEN_MALFORMED', 'PEM message is not a "-----BEGIN CMS-----" ... "-----END CMS-----" block');
+  }
+  const body = text.slice(header[0].length, footer);
+  // Node's decoder skips the line breaks; anything else outside the alphabet is refused first (small bodies),
+  // and a damaged large body cannot pass the signature check anyway.
+  if (body.length < 64 * 1024 && PEM_BODY.test(body)) throw new TokenFormatError('ERR_TOKEN_MALFORMED', 'PEM CMS body is not valid base64');
+  const bytes = Buffer.from(body, 'base64');
+  if (bytes.length === 0) throw new TokenFormatError('ERR_TOKEN_MALFORMED', 'PEM CMS body is empty');
+  return bytes;
+}
 
 /**
  * Turns a token (PKI, PKIZ, or PEM CMS such as the revocation list) into the DER of its CMS ContentInfo.
@@ -58,11 +75,7 @@ export function tokenToDer(token: string | Uint8Array, limits: DecodeLimits = {}
     );
   }
   const trimmed = token.trim();
-  if (trimmed.startsWith('-----BEGIN')) {
-    const match = PEM_CMS.exec(trimmed);
-    if (!match) throw new TokenFormatError('ERR_TOKEN_MALFORMED', 'PEM message is not a "-----BEGIN CMS-----" block');
-    return decodeBase64(match[1]!.replace(/\s+/g, ''), 'base64', 'PEM CMS body');
-  }
+  if (trimmed.startsWith('-----BEGIN')) return decodePem(trimmed);
   switch (classifyToken(trimmed)) {
     case 'pki':
       return decodeBase64(trimmed.replace(/-/g, '/'), 'base64', 'PKI token');

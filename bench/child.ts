@@ -1,0 +1,17 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+
+/** Starts bench/identity-server-process.ts and resolves with its URL and admin credentials. */
+export function identityServerProcess(env: Record<string, string> = {}): Promise<{ url: string; admin_user: string; admin_password: string; admin_tenant_name: string; child: ChildProcess }> {
+  const script = fileURLToPath(new URL('./identity-server-process.ts', import.meta.url));
+  const child = spawn(process.execPath, ['--import', 'tsx', script], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'inherit'] });
+  return new Promise((resolve, reject) => {
+    let out = '';
+    child.stdout!.on('data', (chunk) => {
+      out += chunk;
+      const line = out.split('\n').find((l) => l.startsWith('{'));
+      if (line) resolve({ ...JSON.parse(line), child });
+    });
+    child.once('exit', (code) => reject(new Error(`identity server process exited (${code})`)));
+  });
+}

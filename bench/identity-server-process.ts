@@ -1,0 +1,10 @@
+// The test identity server in a process of its own, for benchmarks whose measurement must not include the
+// server's work. Prints one JSON line {url} when ready; REVOKED=n puts n ids on its revocation list.
+import { createHash } from 'node:crypto';
+import { startIdentityServer } from '../src/testing/index.js';
+
+const idp = await startIdentityServer();
+const revoked = Number(process.env.REVOKED ?? 0);
+if (revoked > 0) idp.revokeIds(Array.from({ length: revoked }, (_, i) => createHash('md5').update(`revoked-${i}`).digest('hex')));
+console.log(JSON.stringify({ url: idp.url, ...idp.adminCredentials }));
+process.on('SIGTERM', () => void idp.close().then(() => process.exit(0)));
