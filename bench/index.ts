@@ -3,12 +3,15 @@ import os from 'node:os';
 import { benchVerify } from './verify.js';
 import { benchHttp } from './http.js';
 import { benchRevocation } from './revocation.js';
+import { benchHerd } from './herd.js';
 
 console.log(`machine: ${os.cpus()[0]?.model ?? 'unknown CPU'} x${os.cpus().length}, ${Math.round(os.totalmem() / 2 ** 30)} GiB, node ${process.version}, ${os.platform()} ${os.release()}`);
 console.log('\n== Cold verification of one token (RSA-2048, SHA-256) ==');
 console.table(await benchVerify());
 console.log('\n== HTTP on cache hits (autocannon, 50 connections, best of 2 rounds of 5 s each) ==');
 console.table(await benchHttp());
+console.log('\n== Thundering herd: 1,000 concurrent requests with the same uncached token ==');
+console.table(await benchHerd());
 console.log('\n== Revocation list of 100,000 entries: refresh time and longest event-loop stall (identity server in its own process) ==');
 console.table(await benchRevocation());
 process.exit(0);
