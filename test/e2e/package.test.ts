@@ -59,6 +59,9 @@ export async function check(token: string): Promise<string> {
     compilerOptions: { strict: true, module: 'NodeNext', moduleResolution: 'NodeNext', target: 'ES2022', noEmit: true, skipLibCheck: false, typeRoots: [join(root, 'node_modules/@types')], types: ['node'] },
     files: ['consumer.ts'],
   }));
+  const help = execFileSync(join(project, 'node_modules/.bin/keystone-authtoken'), ['help'], { cwd: project, encoding: 'utf8' });
+  assert.match(help, /keystone-authtoken doctor/, 'the command-line tool is installed');
+
   const tsc = createRequire(join(root, 'package.json')).resolve('typescript/bin/tsc');
   execFileSync(process.execPath, [tsc, '-p', 'tsconfig.json'], { cwd: project, stdio: 'inherit' });
 });

@@ -1,0 +1,62 @@
+/** One line of a checklist: what was checked, how it went, the evidence, and the fix. */
+export interface Check {
+  group: string;
+  name: string;
+  status: 'ok' | 'warning' | 'failure' | 'skipped';
+  evidence: string;
+  fix?: string;
+}
+
+export class Checklist {
+  readonly checks: Check[] = [];
+
+  add(group: string, name: string, status: Check['status'], evidence: string, fix?: string): Check {
+    const check: Check = { group, name, status, evidence, ...(fix ? { fix } : {}) };
+    this.checks.push(check);
+    return check;
+  }
+
+  ok(group: string, name: string, evidence: string): Check {
+    return this.add(group, name, 'ok', evidence);
+  }
+
+  warn(group: string, name: string, evidence: string, fix?: string): Check {
+    return this.add(group, name, 'warning', evidence, fix);
+  }
+
+  fail(group: string, name: string, evidence: string, fix?: string): Check {
+    return this.add(group, name, 'failure', evidence, fix);
+  }
+
+  skip(group: string, name: string, evidence: string): Check {
+    return this.add(group, name, 'skipped', evidence);
+  }
+
+  get failed(): boolean {
+    return this.checks.some((check) => check.status === 'failure');
+  }
+}
+
+/** Human output, grouped; colours only when writing to a terminal. */
+export function renderChecklist(checklist: Checklist, colour: boolean): string {
+  const paint = (code: number, text: string) => (colour ? `\u001b[${code}m${text}\u001b[0m` : text);
+  const mark: Record<Check['status'], string> = {
+    ok: paint(32, 'ok     '),
+    warning: paint(33, 'WARNING'),
+    failure: paint(31, 'FAILURE'),
+    skipped: paint(90, 'skipped'),
+  };
+  const lines: string[] = [];
+  let group = '';
+  for (const check of checklist.checks) {
+    if (check.group !== group) {
+      group = check.group;
+      lines.push('', paint(1, group));
+    }
+    lines.push(`  ${mark[check.status]} ${check.name}: ${check.evidence}`);
+    if (check.fix && check.status !== 'ok') lines.push(`          fix: ${check.fix}`);
+  }
+  const count = (status: Check['status']) => checklist.checks.filter((c) => c.status === status).length;
+  lines.push('', `${count('ok')} ok, ${count('warning')} warning(s), ${count('failure')} failure(s)`);
+  return lines.join('\n').trimStart();
+}

@@ -1,0 +1,195 @@
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFile, spawnSync } from 'node:child_process';
+import { chmodSync, mkdirSync, statSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { createTestPki, issueCertificate, startIdentityServer, type IdentityServer } from '../../src/testing/index.js';
+import { tempDir } from '../helpers/app.js';
+import { token as fixtureToken, pkiPath } from '../helpers/fixtures.js';
+
+const cli = fileURLToPath(new URL('../../src/cli/main.ts', import.meta.url));
+
+/** Runs the command as a child process (asynchronously: the identity server lives in this process). */
+function run(args: string[], input?: string): Promise<{ code: number; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    const child = execFile(process.execPath, ['--import', 'tsx', cli, ...args], { encoding: 'utf8' }, (error, stdout, stderr) => {
+      resolve({ code: error ? ((error as { code?: number }).code ?? 1) : 0, stdout, stderr });
+    });
+    if (input !== undefined) child.stdin!.end(input);
+  });
+}
+
+async function doctorJson(idp: IdentityServer, extra: string[] = [], admin = idp.adminCredentials) {
+  const args = ['doctor', '--json', '--identity-uri', idp.url, '--admin-user', admin.admin_user, '--admin-password', admin.admin_password, '--admin-tenant-name', admin.admin_tenant_name, '--www-authenticate-uri', 'http://keystone.example.test:5000/', ...extra];
+  const result = await run(args);
+  let report: { ok: boolean; checks: { group: string; name: string; status: string; evidence: string; fix?: string }[] };
+  try {
+    report = JSON.parse(result.stdout);
+  } catch {
+    assert.fail(`doctor printed no JSON (exit ${result.code}):\n${result.stdout}\n${result.stderr}`);
+  }
+  const failures = report.checks.filter((c) => c.status === 'failure');
+  return { ...result, report, failures, find: (name: string) => report.checks.find((c) => c.name === name) };
+}
+
+function privateDir(): string {
+  const dir = tempDir('kat-doctor-');
+  chmodSync(dir, 0o700);
+  return dir;
+}
+
+let idp: IdentityServer;
+before(async () => {
+  idp = await startIdentityServer();
+});
+after(async () => {
+  await idp.close();
+});
+
+test('doctor on a healthy setup: every check passes, exit 0', async () => {
+  const { code, failures, report } = await doctorJson(idp, ['--signing-dir', privateDir()]);
+  assert.deepEqual(failures, []);
+  assert.equal(code, 0);
+  assert.ok(report.checks.length >= 12);
+});
+
+test('doctor finds a stale signing certificate in signing_dir, and --fix replaces it', async () => {
+  const dir = privateDir();
+  const stale = await createTestPki({ signingCommonName: 'Old Signing' });
+  writeFileSync(join(dir, 'signing_cert.pem'), stale.signing.pem);
+  writeFileSync(join(dir, 'cacert.pem'), stale.ca.pem);
+  const first = await doctorJson(idp, ['--signing-dir', dir]);
+  assert.equal(first.code, 1);
+  const check = first.find('cached versus served')!;
+  assert.equal(check.status, 'failure');
+  assert.match(check.evidence, /stale signing certificate/);
+  const fixed = await doctorJson(idp, ['--signing-dir', dir, '--fix']);
+  assert.equal(fixed.find('repair')?.status, 'ok');
+  const after = await doctorJson(idp, ['--signing-dir', dir]);
+  assert.equal(after.code, 0, JSON.stringify(after.failures));
+});
+
+test('doctor --fix creates a missing signing_dir with mode 0700', async () => {
+  const dir = join(tempDir(), 'signing');
+  const without = await doctorJson(idp, ['--signing-dir', dir]);
+  assert.equal(without.code, 1);
+  assert.match(without.find('exists')!.fix!, /--fix creates it/);
+  await doctorJson(idp, ['--signing-dir', dir, '--fix']);
+  assert.equal(statSync(dir).mode & 0o777, 0o700);
+});
+
+test('doctor names an expired signing certificate and a certificate with the wrong purposes', async () => {
+  const ca = await issueCertificate({ commonName: 'Doctor CA', ca: true });
+  const expired = await issueCertificate({ commonName: 'Expired Signing', issuer: ca, notBefore: new Date('2020-01-01T00:00:00Z'), notAfter: new Date('2023-07-20T14:57:31Z') });
+  const serverAuth = await issueCertificate({ commonName: 'TLS Signing', issuer: ca, extKeyUsage: ['1.3.6.1.5.5.7.3.1'], keyUsage: ['digitalSignature', 'keyEncipherment'] });
+  for (const [signing, name, pattern] of [[expired, 'signing certificate validity', /EXPIRED on 2023-07-20/], [serverAuth, 'signing certificate purposes', /extendedKeyUsage serverAuth.*lacks emailProtection/]] as const) {
+    const broken = await startIdentityServer({ pki: { ca, signing } });
+    try {
+      const result = await doctorJson(broken, ['--signing-dir', privateDir()]);
+      assert.equal(result.code, 1);
+      const check = result.find(name)!;
+      assert.equal(check.status, 'failure');
+      assert.match(check.evidence, pattern);
+      assert.ok(check.fix);
+    } finally {
+      await broken.close();
+    }
+  }
+});
+
+/** A directory this process cannot write: a read-only tmpfs when root may mount, else mode 0500 for a non-root user. */
+function readOnlyDir(): { path: string; cleanup: () => void } | string {
+  const path = tempDir('kat-ro-');
+  if (process.getuid?.() !== 0) {
+    chmodSync(path, 0o500);
+    return { path, cleanup: () => chmodSync(path, 0o700) };
+  }
+  const mounted = spawnSync('mount', ['-t', 'tmpfs', '-o', 'ro,size=1m,mode=0700', 'tmpfs', path]);
+  if (mounted.status === 0) return { path, cleanup: () => spawnSync('umount', [path]) };
+  return `running as root without the right to mount a read-only tmpfs (${String(mounted.stderr).trim()})`;
+}
+
+test('doctor reports a read-only signing_dir with the fix', async (t) => {
+  const dir = readOnlyDir();
+  if (typeof dir === 'string') {
+    t.diagnostic(`cannot build a read-only directory here: ${dir}`);
+    assert.fail(dir);
+  }
+  try {
+    const result = await doctorJson(idp, ['--signing-dir', dir.path]);
+    assert.equal(result.code, 1);
+    const check = result.find('writable')!;
+    assert.equal(check.status, 'failure');
+    assert.match(check.evidence, /not writable/);
+    assert.match(check.fix!, /chown .* chmod 0700/);
+  } finally {
+    dir.cleanup();
+  }
+});
+
+test('doctor reports an unreachable identity server and bad admin credentials', async () => {
+  const down = await startIdentityServer();
+  await down.setFault('down');
+  const unreachable = await doctorJson(down, ['--signing-dir', privateDir()]);
+  assert.equal(unreachable.code, 1);
+  assert.equal(unreachable.find('reachable')?.status, 'failure');
+  const badAdmin = await doctorJson(idp, ['--signing-dir', privateDir()], { ...idp.adminCredentials, admin_password: 'wrong' });
+  assert.equal(badAdmin.code, 1);
+  const check = badAdmin.find('admin token')!;
+  assert.match(check.evidence, /refused admin_user admin/);
+  assert.doesNotMatch(JSON.stringify(badAdmin.report), /wrong/, 'the password is never printed');
+});
+
+test('doctor --token gives the verdict and the precise reason for a revoked token, reading it from stdin too', async () => {
+  const revoked = await idp.issueToken({ user: 'mallory', format: 'pkiz' });
+  idp.revoke(revoked);
+  const result = await doctorJson(idp, ['--signing-dir', privateDir(), '--token', revoked]);
+  assert.equal(result.code, 1);
+  assert.match(result.find('verdict')!.evidence, /REFUSED \(ERR_TOKEN_REVOKED\)/);
+  const valid = await idp.issueToken({ user: 'alice' });
+  const args = ['doctor', '--identity-uri', idp.url, '--admin-user', 'admin', '--admin-password', 'secret', '--admin-tenant-name', 'service', '--signing-dir', privateDir(), '--www-authenticate-uri', 'http://x/', '--token', '-'];
+  const human = await run(args, valid);
+  assert.equal(human.code, 0, human.stdout);
+  assert.match(human.stdout, /VALID: user alice/);
+  assert.doesNotMatch(human.stdout, /\u001b\[/, 'no colour when not on a terminal');
+});
+
+test('doctor reads a service config file and flags risky options; usage errors exit 2', async () => {
+  const dir = tempDir();
+  const conf = join(dir, 'api.conf');
+  mkdirSync(join(dir, 'signing'), { mode: 0o700 });
+  writeFileSync(conf, `[keystone_authtoken]\nidentity_uri = ${idp.url}\nwww_authenticate_uri = http://x/\nadmin_user = admin\nadmin_password = secret\nadmin_tenant_name = service\nsigning_dir = ${join(dir, 'signing')}\nrevocation_cache_time = 0\nauth_type = password\n`);
+  const result = await run(['doctor', '--config', conf, '--json']);
+  const report = JSON.parse(result.stdout);
+  const warning = report.checks.find((c: { name: string }) => c.name === 'revocation_cache_time');
+  assert.equal(warning.status, 'warning');
+  assert.match(report.checks.find((c: { name: string }) => c.name === 'options for Python services only').evidence, /auth_type/);
+  assert.equal((await run(['doctor', '--identity-url', 'http://x'])).code, 2);
+  assert.match((await run(['doctor', '--identity-url', 'http://x'])).stderr, /did you mean --identity-uri/);
+  assert.equal((await run(['frobnicate'])).code, 2);
+  assert.equal((await run([])).code, 2);
+});
+
+test('inspect describes a token offline and explains a refusal', async () => {
+  const token = fixtureToken('v3-5k', 'pki');
+  const offline = await run(['inspect', token, '--json']);
+  assert.equal(offline.code, 0);
+  const report = JSON.parse(offline.stdout);
+  assert.equal(report.format, 'pki');
+  assert.equal(report.md5.length, 32);
+  assert.equal(report.cms[0]['digest / signature'], 'sha256 / sha256WithRSAEncryption');
+  assert.match(report.cms[0].signer.issuer, /Test Intermediate CA/);
+  assert.equal(report.cms[0].signedAttributes, 'absent (-noattr)');
+  assert.equal(report.body.user, 'alice (alice-user-id) in domain Default');
+  assert.equal(report.body.catalogServices, 5);
+  const verified = await run(['inspect', token, '--signing-cert', pkiPath('signing-rsa.pem'), '--ca', pkiPath('ca-chain.pem')]);
+  assert.equal(verified.code, 0);
+  assert.match(verified.stdout, /valid signature/);
+  const refused = await run(['inspect', '-', '--signing-cert', pkiPath('signing-rsa2.pem'), '--ca', pkiPath('ca-chain.pem')], token);
+  assert.equal(refused.code, 1);
+  assert.match(refused.stdout, /ERR_SIGNER_MISMATCH/);
+  const garbage = await run(['inspect', 'MIIgarbage', '--json']);
+  assert.equal(garbage.code, 1);
+  assert.equal(JSON.parse(garbage.stdout).error.code, 'ERR_CMS_MALFORMED');
+});
