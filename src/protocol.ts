@@ -13,7 +13,9 @@ import { RevocationList } from './signing/revocations.js';
 import { SigningDir } from './signing/signing-dir.js';
 import { readIdentity, type Identity } from './token/access-info.js';
 import { checkBind } from './token/bind.js';
-import { classifyToken, type TokenFormat } from './token/format.js';
+import { classifyToken, derToPkiToken, type TokenFormat } from './token/format.js';
+import { canonicalDer } from './cms/canonical.js';
+import { parseSignedData } from './cms/signed-data.js';
 import { hashToken, tokenLogId } from './token/hash.js';
 import { serviceHeaders, userHeaders } from './token/headers.js';
 
@@ -209,7 +211,7 @@ export class AuthProtocol {
       } else {
         const verified = await this.verifyPki(token);
         size = verified.content.length * 3;
-        if (await this.revocations.isRevoked(hashes)) throw new TokenRejectedError('ERR_TOKEN_REVOKED', 'token is revoked');
+        if (await this.revocations.isRevoked(this.revocationIds(token, hashes, verified.der))) throw new TokenRejectedError('ERR_TOKEN_REVOKED', 'token is revoked');
         body = verified.json();
       }
       const identity = readIdentity(body);
@@ -227,6 +229,17 @@ export class AuthProtocol {
       this.sharedWrites.add(write);
     }
     return entry;
+  }
+
+  /**
+   * The ids to look up in the revocation list: the token's hashes, and the hashes of the canonical PKI form of
+   * the same message (what `openssl cms -sign` writes, see cms/canonical.ts). A revoked PKI token therefore
+   * cannot pass re-wrapped as PKIZ, nor with an unsigned part of its CMS structure altered.
+   */
+  private revocationIds(token: string, hashes: readonly string[], der: Uint8Array): readonly string[] {
+    const canonical = derToPkiToken(canonicalDer(parseSignedData(der)));
+    if (canonical === token) return hashes;
+    return [...hashes, ...this.options.hashAlgorithms.map((algorithm) => hashToken(canonical, algorithm))];
   }
 
   private ttlFor(entry: CacheEntry, now: number): number {

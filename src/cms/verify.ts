@@ -17,6 +17,8 @@ export interface SigningMaterialInput {
 
 /** The outcome of a successful verification. */
 export interface VerifiedToken {
+  /** The DER of the whole CMS message. */
+  der: Uint8Array;
   /** The signed content: the token body as bytes. */
   content: Uint8Array;
   /** The content parsed as UTF-8 JSON; throws CmsVerificationError(ERR_CONTENT_NOT_JSON) otherwise. */
@@ -65,10 +67,11 @@ export class SigningMaterial {
 
   /** Verifies a PKI, PKIZ or PEM CMS token. Throws a typed error on every failure. */
   verify(token: string | Uint8Array, options: VerifyOptions = {}): VerifiedToken {
-    const signedData = this.parseFor(token, options);
+    const der = tokenToDer(token, options);
+    const signedData = this.parseFor(der, options);
     let scheme: SignatureScheme | undefined;
     for (const signerInfo of signedData.signerInfos) scheme = verifySignerInfo(signerInfo, signedData.content, this.signer);
-    return this.result(signedData.content, scheme!);
+    return this.result(der, signedData.content, scheme!);
   }
 
   /**
@@ -81,11 +84,11 @@ export class SigningMaterial {
     const signedData = this.parseFor(der, options);
     let scheme: SignatureScheme | undefined;
     for (const signerInfo of signedData.signerInfos) scheme = await verifySignerInfoAsync(signerInfo, signedData.content, this.signer);
-    return this.result(signedData.content, scheme!);
+    return this.result(der, signedData.content, scheme!);
   }
 
-  private parseFor(token: string | Uint8Array, options: VerifyOptions) {
-    const signedData = parseSignedData(tokenToDer(token, options));
+  private parseFor(der: Uint8Array, options: VerifyOptions) {
+    const signedData = parseSignedData(der);
     for (const signerInfo of signedData.signerInfos) {
       if (!signerMatches(signerInfo, this.signer)) {
         throw new CmsVerificationError(
@@ -98,8 +101,9 @@ export class SigningMaterial {
     return signedData;
   }
 
-  private result(content: Uint8Array, scheme: SignatureScheme): VerifiedToken {
+  private result(der: Uint8Array, content: Uint8Array, scheme: SignatureScheme): VerifiedToken {
     return {
+      der,
       content,
       json: () => parseJson(content),
       digestAlgorithm: scheme.digest,

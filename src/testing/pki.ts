@@ -30,6 +30,8 @@ export interface CertificateSpec {
   /** keyUsage bits, as KeyUsage names. Default: CA → keyCertSign, cRLSign; else digitalSignature, nonRepudiation. */
   keyUsage?: KeyUsageName[];
   keyType?: 'rsa' | 'ec';
+  /** Serial number bytes (default: 8 random bytes). */
+  serial?: Buffer;
 }
 
 export type KeyUsageName = 'digitalSignature' | 'nonRepudiation' | 'keyEncipherment' | 'dataEncipherment' | 'keyAgreement' | 'keyCertSign' | 'cRLSign';
@@ -86,9 +88,11 @@ export async function issueCertificate(spec: CertificateSpec): Promise<TestCerti
   const subjectName = name(spec.commonName, organization);
   const issuerName = spec.issuer ? spec.issuer.subjectName : subjectName;
   const signerKey = spec.issuer ? spec.issuer.privateKey : privateKey;
-  const serial = randomBytes(8);
-  serial[0]! &= 0x7f;
-  serial[0]! |= 0x10;
+  const serial = spec.serial ? Buffer.from(spec.serial) : randomBytes(8);
+  if (!spec.serial) {
+    serial[0]! &= 0x7f;
+    serial[0]! |= 0x10;
+  }
   const notBefore = spec.notBefore ?? new Date(Date.now() - 60 * 60 * 1000);
   const notAfter = spec.notAfter ?? new Date(Date.UTC(2099, 11, 31, 23, 59, 59));
   const ca = spec.ca ?? false;

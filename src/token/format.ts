@@ -26,16 +26,22 @@ export function classifyToken(token: string): TokenFormat {
 }
 
 /**
- * Strict base64: Node's decoder skips characters outside the alphabet, so a decoded length shorter than the
- * text implies means the text held something else (spaces, '$', '=' in the middle). One pass, no regex.
+ * Strict, canonical base64: the text must be exactly what encoding the decoded bytes gives back (padding
+ * optional). Node's decoder alone skips stray characters and ignores the unused low bits of the last
+ * character; accepting such variants would let one token travel under many strings, each with its own hash,
+ * and so slip past a revocation list that names the token by the hash of its string.
  */
 function decodeBase64(text: string, encoding: 'base64' | 'base64url', what: string): Buffer {
-  const padding = text.endsWith('==') ? 2 : text.endsWith('=') ? 1 : 0;
   const bytes = text.length % 4 === 1 ? undefined : Buffer.from(text, encoding);
-  if (!bytes || bytes.length === 0 || bytes.length !== Math.floor(((text.length - padding) * 3) / 4)) {
-    throw new TokenFormatError('ERR_TOKEN_MALFORMED', `${what} is not valid base64`);
+  if (!bytes || bytes.length === 0 || bytes.toString(encoding).replace(/=+$/, '') !== text.replace(/=+$/, '')) {
+    throw new TokenFormatError('ERR_TOKEN_MALFORMED', `${what} is not valid (canonical) base64`);
   }
   return bytes;
+}
+
+/** The PKI form of a DER message, as keystoneclient's cms_to_token writes it. */
+export function derToPkiToken(der: Uint8Array): string {
+  return Buffer.from(der.buffer, der.byteOffset, der.byteLength).toString('base64').replace(/\//g, '-');
 }
 
 const PEM_HEADER = /^-----BEGIN (CMS|PKCS7)-----/;

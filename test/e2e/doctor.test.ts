@@ -191,5 +191,5 @@ test('inspect describes a token offline and explains a refusal', async () => {
   assert.match(refused.stdout, /ERR_SIGNER_MISMATCH/);
   const garbage = await run(['inspect', 'MIIgarbage', '--json']);
   assert.equal(garbage.code, 1);
-  assert.equal(JSON.parse(garbage.stdout).error.code, 'ERR_CMS_MALFORMED');
+  assert.equal(JSON.parse(garbage.stdout).error.code, 'ERR_TOKEN_MALFORMED');
 });
