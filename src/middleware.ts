@@ -34,9 +34,16 @@ const FORGEABLE = new Set(FORGEABLE_HEADERS);
 
 /** Removes every identity header the client sent (in req.headers and req.rawHeaders). */
 export function stripForgeableHeaders(req: IncomingMessage): void {
-  for (const name of Object.keys(req.headers)) if (FORGEABLE.has(name)) delete req.headers[name];
-  const raw = req.rawHeaders;
-  if (raw.some((value, i) => i % 2 === 0 && FORGEABLE.has(value.toLowerCase()))) {
+  let found = false;
+  for (const name in req.headers) {
+    if (FORGEABLE.has(name)) {
+      delete req.headers[name];
+      found = true;
+    }
+  }
+  // rawHeaders holds the same names: only rewrite it when there was something to remove.
+  if (found) {
+    const raw = req.rawHeaders;
     const kept: string[] = [];
     for (let i = 0; i < raw.length; i += 2) if (!FORGEABLE.has(raw[i]!.toLowerCase())) kept.push(raw[i]!, raw[i + 1]!);
     raw.splice(0, raw.length, ...kept);

@@ -170,7 +170,7 @@ export class AuthProtocol {
       this.remember(hashes, { valid: false, code: 'ERR_TOKEN_EXPIRED', message: 'token expired' }, 0);
       throw new TokenRejectedError('ERR_TOKEN_EXPIRED', `token expired at ${entry.identity.expiresAt.toISOString()}`);
     }
-    if (this.options.checkRevocationsForCached && format !== 'online' && (await this.revocations.isRevoked(hashes))) {
+    if (this.options.checkRevocationsForCached && format !== 'online' && (await this.revocations.isRevoked(entry.hashes))) {
       this.remember(hashes, { valid: false, code: 'ERR_TOKEN_REVOKED', message: 'token is revoked' }, 0);
       throw new TokenRejectedError('ERR_TOKEN_REVOKED', 'token is revoked');
     }
@@ -202,6 +202,7 @@ export class AuthProtocol {
     }
     let entry: CacheEntry;
     let size = 0;
+    let revocationIds: readonly string[] = hashes;
     try {
       let body: unknown;
       if (format === 'online') {
@@ -211,12 +212,15 @@ export class AuthProtocol {
       } else {
         const verified = await this.verifyPki(token);
         size = verified.content.length * 3;
-        if (await this.revocations.isRevoked(this.revocationIds(token, hashes, verified.der))) throw new TokenRejectedError('ERR_TOKEN_REVOKED', 'token is revoked');
+        const revoked = await this.revocations.ids();
+        // The canonical-form ids cost a re-encoding: only when there is a list to match, or cached tokens are re-checked.
+        if (revoked.size > 0 || this.options.checkRevocationsForCached) revocationIds = this.revocationIds(token, hashes, verified.der);
+        if (revocationIds.some((id) => revoked.has(id))) throw new TokenRejectedError('ERR_TOKEN_REVOKED', 'token is revoked');
         body = verified.json();
       }
       const identity = readIdentity(body);
       if (identity.expiresAt.getTime() <= now) throw new TokenRejectedError('ERR_TOKEN_EXPIRED', `token expired at ${identity.expiresAt.toISOString()}`);
-      entry = { valid: true, identity, format, hashes };
+      entry = { valid: true, identity, format, hashes: revocationIds };
     } catch (error) {
       if (!(error instanceof TokenFormatError || error instanceof CmsVerificationError || error instanceof TokenRejectedError)) throw error;
       if (error.code === 'ERR_SIGNER_MISMATCH') throw error; // may verify once certificates are refetched: not cached

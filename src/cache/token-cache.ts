@@ -8,6 +8,7 @@ export interface ValidEntry {
   valid: true;
   identity: Identity;
   format: TokenFormat;
+  /** The ids the revocation list may name this token by (its hashes, and those of its canonical form). */
   hashes: readonly string[];
   userHeaders?: Record<string, string>;
   serviceHeaders?: Record<string, string>;

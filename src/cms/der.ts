@@ -130,8 +130,19 @@ export function encodeTlv(tag: number, contents: Uint8Array): Buffer {
   return Buffer.concat([Buffer.from(header), contents]);
 }
 
+const encodedOids = new Map<string, Buffer>();
+
 /** Encodes a dotted OBJECT IDENTIFIER (the whole TLV). */
 export function encodeOid(dotted: string): Buffer {
+  let encoded = encodedOids.get(dotted);
+  if (!encoded) {
+    encoded = encodeOidUncached(dotted);
+    if (encodedOids.size < 256) encodedOids.set(dotted, encoded);
+  }
+  return encoded;
+}
+
+function encodeOidUncached(dotted: string): Buffer {
   const arcs = dotted.split('.').map(Number);
   const bytes: number[] = [];
   const push = (arc: number) => {

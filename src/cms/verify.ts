@@ -1,3 +1,4 @@
+import { isUtf8 } from 'node:buffer';
 import { setImmediate as yieldToEventLoop } from 'node:timers/promises';
 import { CertificateError, CmsVerificationError } from '../errors.js';
 import { tokenToDer, type DecodeLimits } from '../token/format.js';
@@ -113,11 +114,11 @@ export class SigningMaterial {
   }
 }
 
-const utf8 = new TextDecoder('utf-8', { fatal: true });
-
 function parseJson(content: Uint8Array): unknown {
   try {
-    return JSON.parse(utf8.decode(content));
+    const bytes = Buffer.from(content.buffer, content.byteOffset, content.byteLength);
+    if (!isUtf8(bytes)) throw new Error('not UTF-8');
+    return JSON.parse(bytes.toString('utf8'));
   } catch (cause) {
     throw new CmsVerificationError('ERR_CONTENT_NOT_JSON', 'signed content is not UTF-8 JSON', { cause });
   }

@@ -33,10 +33,16 @@ export function classifyToken(token: string): TokenFormat {
  */
 function decodeBase64(text: string, encoding: 'base64' | 'base64url', what: string): Buffer {
   const bytes = text.length % 4 === 1 ? undefined : Buffer.from(text, encoding);
-  if (!bytes || bytes.length === 0 || bytes.toString(encoding).replace(/=+$/, '') !== text.replace(/=+$/, '')) {
+  if (!bytes || bytes.length === 0 || withoutPadding(bytes.toString(encoding)) !== withoutPadding(text)) {
     throw new TokenFormatError('ERR_TOKEN_MALFORMED', `${what} is not valid (canonical) base64`);
   }
   return bytes;
+}
+
+function withoutPadding(text: string): string {
+  let end = text.length;
+  while (end > 0 && text.charCodeAt(end - 1) === 0x3d) end--;
+  return end === text.length ? text : text.slice(0, end);
 }
 
 /** The PKI form of a DER message, as keystoneclient's cms_to_token writes it. */

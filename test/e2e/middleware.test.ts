@@ -216,3 +216,24 @@ test('concurrent first requests fetch each file exactly once and verify the toke
     await app.close();
   }
 });
+
+test('check_revocations_for_cached: a cached token revoked afterwards is refused once the list refreshes', async () => {
+  const checking = await startApp(idp, { auth_version: 'v3', check_revocations_for_cached: 'true', revocation_cache_time: 1, revocationMaxStaleness: 1 });
+  const trusting = await startApp(idp, { auth_version: 'v3', revocation_cache_time: 1, revocationMaxStaleness: 1 });
+  try {
+    const token = await idp.issueToken({ user: 'later-revoked', format: 'pkiz' });
+    assert.equal((await checking.get({ 'x-auth-token': token })).status, 200);
+    assert.equal((await trusting.get({ 'x-auth-token': token })).status, 200);
+    idp.revoke(token);
+    await new Promise((resolve) => setTimeout(resolve, 2100));
+    await checking.get({ 'x-auth-token': token }); // may still serve the previous list while the refresh runs
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    const refused = await checking.get({ 'x-auth-token': token });
+    assert.equal(refused.status, 401);
+    assert.equal(refused.keystone.error.reason, 'ERR_TOKEN_REVOKED');
+    assert.equal((await trusting.get({ 'x-auth-token': token })).status, 200, 'without the option, the cached verdict stands (as in Python)');
+  } finally {
+    await checking.close();
+    await trusting.close();
+  }
+});
