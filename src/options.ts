@@ -3,7 +3,7 @@ import { isHashAlgorithm } from './token/hash.js';
 import type { Logger } from './logger.js';
 import type { TokenStore } from './cache/token-store.js';
 
-type OptionType = 'string' | 'int' | 'float' | 'bool' | 'list';
+type OptionType = 'string' | 'int' | 'float' | 'bool' | 'list' | 'object';
 
 /** One option: its name in keystone_authtoken, type, default and help. The README table is generated from these. */
 export interface OptionDeclaration {
@@ -33,7 +33,7 @@ export const OPTION_DECLARATIONS: readonly OptionDeclaration[] = [
   { name: 'admin_user', type: 'string', default: undefined, help: 'Service user that validates tokens and fetches the revocation list.' },
   { name: 'admin_password', type: 'string', default: undefined, help: 'Password of admin_user.', secret: true },
   { name: 'admin_tenant_name', type: 'string', default: 'admin', help: 'Project (tenant) of admin_user.' },
-  { name: 'cache', type: 'string', default: undefined, help: 'In Python, the WSGI environment key of a cache object. Here: an object with async get(key) and set(key, value, ttlSeconds), e.g. a Redis store.' },
+  { name: 'cache', type: 'object', default: undefined, help: 'In Python, the WSGI environment key of a cache object. Here: an object with async get(key) and set(key, value, ttlSeconds), e.g. a Redis store.' },
   { name: 'certfile', type: 'string', default: undefined, help: 'Client certificate (PEM file) for TLS to the identity server.' },
   { name: 'keyfile', type: 'string', default: undefined, help: 'Private key (PEM file) of certfile.' },
   { name: 'cafile', type: 'string', default: undefined, help: 'CA bundle (PEM file) to verify the identity server\'s TLS certificate. Unset: the system CAs.' },
@@ -54,7 +54,7 @@ export const OPTION_DECLARATIONS: readonly OptionDeclaration[] = [
 
 /** Node-specific options (camelCase, so they never collide with keystone_authtoken names). */
 export const EXTRA_DECLARATIONS: readonly OptionDeclaration[] = [
-  { name: 'logger', type: 'string', default: undefined, help: 'A pino-compatible logger ({ debug, info, warn, error }). Default: warnings and errors on stderr.' },
+  { name: 'logger', type: 'object', default: undefined, help: 'A pino-compatible logger ({ debug, info, warn, error }). Default: warnings and errors on stderr.' },
   { name: 'maxTokenLength', type: 'int', default: 65536, help: 'Longest token accepted, in characters, checked before decoding.' },
   { name: 'maxInflatedBytes', type: 'int', default: 1048576, help: 'Largest inflated PKIZ token in bytes (zlib bomb guard).' },
   { name: 'cacheMaxEntries', type: 'int', default: 10000, help: 'Entries of the in-process token cache.' },
@@ -204,6 +204,8 @@ function coerce(declaration: OptionDeclaration, raw: unknown): unknown {
       if (['false', '0', 'off', 'no'].includes(text)) return false;
       throw fail('a boolean (true/false)');
     }
+    case 'object':
+      return raw;
     case 'list': {
       if (Array.isArray(raw) && raw.every((item) => typeof item === 'string')) return raw.map((item) => item.trim()).filter(Boolean);
       if (typeof raw === 'string') return raw.split(',').map((item) => item.trim()).filter(Boolean);
@@ -226,7 +228,7 @@ export function resolveOptions(input: AuthTokenOptions): ResolvedOptions {
       throw new ConfigError('ERR_CONFIG', `unknown option ${name}${suggestion ? `; did you mean ${suggestion}?` : ''}`);
     }
     if (raw === undefined || raw === null) continue;
-    if (name === 'logger' || name === 'cache') {
+    if (declaration.type === 'object') {
       values.set(name, raw);
       continue;
     }

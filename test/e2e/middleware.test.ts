@@ -237,3 +237,25 @@ test('check_revocations_for_cached: a cached token revoked afterwards is refused
     await trusting.close();
   }
 });
+
+test('the cache option takes any store with async get/set (e.g. Redis), in the Python TokenCache format', async () => {
+  const entries = new Map<string, string>();
+  const store = { async get(key: string) { return entries.get(key); }, async set(key: string, value: string) { entries.set(key, value); } };
+  const first = await startApp(idp, { auth_version: 'v3', cache: store });
+  const second = await startApp(idp, { auth_version: 'v3', cache: store });
+  try {
+    const token = await idp.issueToken({ user: 'shared' });
+    assert.equal((await first.get({ 'x-auth-token': token })).status, 200);
+    await first.auth.protocol.close(); // flushes the pending shared write
+    const [key, value] = [...entries][0]!;
+    assert.equal(key, `tokens/${(await import('node:crypto')).createHash('sha256').update(hashToken(token)).digest('hex')}`);
+    assert.equal(JSON.parse(value)[0].token.user.name, 'shared');
+    const { status, seen } = await second.get({ 'x-auth-token': token });
+    assert.equal(status, 200);
+    assert.equal(seen['x-user-name'], 'shared');
+    assert.equal(second.auth.stats.cmsVerifications, 0, 'the second instance used the shared entry');
+  } finally {
+    await first.close().catch(() => {});
+    await second.close();
+  }
+});
