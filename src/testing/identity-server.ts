@@ -1,4 +1,5 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo, Socket } from 'node:net';
 import { randomBytes, randomUUID } from 'node:crypto';
 import { hashToken } from '../token/hash.js';
@@ -26,6 +27,8 @@ export interface IdentityServerOptions {
   pki?: TestPki;
   /** Delay of the 'slow' fault, in ms. Default 5000. */
   slowMs?: number;
+  /** Serve HTTPS with this certificate and key (PEM) instead of HTTP. */
+  tls?: { cert: string; key: string };
 }
 
 /** One request the server received (for assertions on what the middleware asked for). */
@@ -59,7 +62,7 @@ export class IdentityServer {
   private revocationPem: string | undefined;
   private wrongCertificate: TestCertificate | undefined;
 
-  private constructor(private readonly options: Required<Omit<IdentityServerOptions, 'pki' | 'port'>> & { port: number }, pki: TestPki) {
+  private constructor(private readonly options: Required<Omit<IdentityServerOptions, 'pki' | 'port' | 'tls'>> & { port: number; tls?: { cert: string; key: string } }, pki: TestPki) {
     this.pki = pki;
     this.port = options.port;
     this.server = this.makeServer();
@@ -68,7 +71,7 @@ export class IdentityServer {
   static async start(options: IdentityServerOptions = {}): Promise<IdentityServer> {
     const pki = options.pki ?? (await createTestPki());
     const server = new IdentityServer(
-      { port: options.port ?? 0, adminUser: options.adminUser ?? 'admin', adminPassword: options.adminPassword ?? 'secret', adminTenant: options.adminTenant ?? 'service', slowMs: options.slowMs ?? 5000 },
+      { port: options.port ?? 0, adminUser: options.adminUser ?? 'admin', adminPassword: options.adminPassword ?? 'secret', adminTenant: options.adminTenant ?? 'service', slowMs: options.slowMs ?? 5000, tls: options.tls },
       pki,
     );
     await server.listen();
@@ -111,6 +114,12 @@ export class IdentityServer {
     this.revocationPem = undefined;
   }
 
+  /** Forgets every admin token issued so far: the next admin request gets 401, as after a Keystone restart. */
+  expireAdminTokens(): void {
+    for (const id of this.adminTokens) this.online.delete(id);
+    this.adminTokens.clear();
+  }
+
   /** Issues a new signing certificate from the same CA and signs from now on with it. */
   async rotateSigningCertificate(): Promise<TestCertificate> {
     this.pki = { ca: this.pki.ca, signing: await issueCertificate({ commonName: `Keystone Signing ${randomBytes(3).toString('hex')}`, issuer: this.pki.ca }) };
@@ -150,12 +159,13 @@ export class IdentityServer {
   }
 
   private makeServer(): Server {
-    const server = createServer((req, res) => {
+    const handler = (req: IncomingMessage, res: ServerResponse) => {
       this.handle(req, res).catch(() => {
         if (!res.headersSent) res.writeHead(500);
         res.end();
       });
-    });
+    };
+    const server: Server = this.options.tls ? createHttpsServer(this.options.tls, handler) : createServer(handler);
     server.on('connection', (socket) => {
       this.sockets.add(socket);
       socket.on('close', () => this.sockets.delete(socket));
@@ -168,7 +178,7 @@ export class IdentityServer {
       this.server.once('error', reject);
       this.server.listen(this.port, '127.0.0.1', () => {
         this.port = (this.server.address() as AddressInfo).port;
-        this.url = `http://127.0.0.1:${this.port}`;
+        this.url = `${this.options.tls ? 'https' : 'http'}://127.0.0.1:${this.port}`;
         resolve();
       });
     });

@@ -32,6 +32,8 @@ export interface CertificateSpec {
   keyType?: 'rsa' | 'ec';
   /** Serial number bytes (default: 8 random bytes). */
   serial?: Buffer;
+  /** subjectAltName entries, for TLS server certificates. */
+  subjectAltNames?: { ip?: string[]; dns?: string[] };
 }
 
 export type KeyUsageName = 'digitalSignature' | 'nonRepudiation' | 'keyEncipherment' | 'dataEncipherment' | 'keyAgreement' | 'keyCertSign' | 'cRLSign';
@@ -102,6 +104,13 @@ export async function issueCertificate(spec: CertificateSpec): Promise<TestCerti
     extension('2.5.29.14', false, encodeTlv(0x04, keyId(publicKey))),
   ];
   if (spec.issuer) extensions.push(extension('2.5.29.35', false, sequence(encodeTlv(0x80, keyId(spec.issuer.publicKey)))));
+  if (spec.subjectAltNames) {
+    const names = [
+      ...(spec.subjectAltNames.dns ?? []).map((dns) => encodeTlv(0x82, Buffer.from(dns, 'ascii'))),
+      ...(spec.subjectAltNames.ip ?? []).map((ip) => encodeTlv(0x87, Buffer.from(ip.split('.').map(Number)))),
+    ];
+    extensions.push(extension('2.5.29.17', false, sequence(...names)));
+  }
   if (spec.extKeyUsage) extensions.push(extension('2.5.29.37', false, sequence(...spec.extKeyUsage.map(encodeOid))));
   const algorithm = signWith(signerKey, Buffer.alloc(0)).algorithm;
   const tbs = sequence(

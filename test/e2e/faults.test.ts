@@ -127,3 +127,27 @@ test('a PEM file truncated in signing_dir by a crash of another tool is replaced
     await app.close();
   }
 });
+
+test('TLS to the identity server: verified against cafile, refused without it (503), insecure only when asked', async () => {
+  const { issueCertificate } = await import('../../src/testing/index.js');
+  const { tempDir } = await import('../helpers/app.js');
+  const tlsCa = await issueCertificate({ commonName: 'TLS test CA', ca: true });
+  const serverCert = await issueCertificate({ commonName: '127.0.0.1', issuer: tlsCa, extKeyUsage: ['1.3.6.1.5.5.7.3.1'], keyUsage: ['digitalSignature', 'keyEncipherment'], subjectAltNames: { ip: ['127.0.0.1'] } });
+  const secure = await startIdentityServer({ tls: { cert: serverCert.pem, key: serverCert.privateKey.export({ type: 'pkcs8', format: 'pem' }) as string } });
+  const dir = tempDir();
+  writeFileSync(join(dir, 'ca.pem'), tlsCa.pem);
+  try {
+    assert.match(secure.url, /^https:/);
+    const token = await secure.issueToken();
+    for (const [options, expected] of [[{ cafile: join(dir, 'ca.pem') }, 200], [{}, 503], [{ insecure: true }, 200]] as const) {
+      const app = await startApp(secure, { auth_version: 'v3', ...options });
+      try {
+        assert.equal((await app.get({ 'x-auth-token': token })).status, expected, JSON.stringify(options));
+      } finally {
+        await app.close();
+      }
+    }
+  } finally {
+    await secure.close();
+  }
+});

@@ -192,10 +192,12 @@ test('certificates are written atomically into signing_dir with mode 0600, and r
   }
   assert.equal(readFileSync(join(dir, 'signing_cert.pem'), 'utf8'), idp.pki.signing.pem);
   const mark = idp.count('/v2.0/certificates');
+  const revokedMark = idp.count('/v2.0/tokens/revoked');
   const second = await startApp(idp, { signing_dir: dir, auth_version: 'v2.0' });
   try {
-    assert.equal((await second.get({ 'x-auth-token': token })).status, 200);
+    assert.equal((await second.get({ 'x-auth-token': await idp.issueToken({ version: 'v2.0' }) })).status, 200);
     assert.equal(idp.count('/v2.0/certificates') - mark, 0, 'no certificate fetched after the restart');
+    assert.equal(idp.count('/v2.0/tokens/revoked') - revokedMark, 0, 'a fresh revoked.pem is reused after the restart');
   } finally {
     await second.close();
   }
@@ -257,5 +259,19 @@ test('the cache option takes any store with async get/set (e.g. Redis), in the P
   } finally {
     await first.close().catch(() => {});
     await second.close();
+  }
+});
+
+test('a 401 on the revocation list fetch drops the admin token, authenticates again and retries once', async () => {
+  const app = await startApp(idp, { auth_version: 'v3', revocation_cache_time: 1, revocationMaxStaleness: 0 });
+  try {
+    assert.equal((await app.get({ 'x-auth-token': await idp.issueToken() })).status, 200);
+    const logins = idp.count('/v3/auth/tokens', 'POST');
+    idp.expireAdminTokens();
+    await new Promise((resolve) => setTimeout(resolve, 1100));
+    assert.equal((await app.get({ 'x-auth-token': await idp.issueToken() })).status, 200);
+    assert.equal(idp.count('/v3/auth/tokens', 'POST') - logins, 1, 'one new admin authentication');
+  } finally {
+    await app.close();
   }
 });
