@@ -7,7 +7,10 @@ import type { ResolvedOptions } from '../options.js';
 export interface IdentityResponse {
   status: number;
   headers: Record<string, string | string[] | undefined>;
-  text: string;
+  /** The body as received. */
+  body: Buffer;
+  /** The body as UTF-8 text (decoded on first use). */
+  readonly text: string;
 }
 
 export interface IdentityRequest {
@@ -121,7 +124,16 @@ export class IdentityClient {
       }
       chunks.push(chunk);
     }
-    return { status: response.statusCode, headers: response.headers, text: Buffer.concat(chunks).toString('utf8') };
+    const bytes = Buffer.concat(chunks);
+    let text: string | undefined;
+    return {
+      status: response.statusCode,
+      headers: response.headers,
+      body: bytes,
+      get text() {
+        return (text ??= bytes.toString('utf8'));
+      },
+    };
   }
 
   async close(): Promise<void> {

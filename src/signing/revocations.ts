@@ -1,13 +1,12 @@
 import { IdentityServerError, KeystoneAuthError } from '../errors.js';
 import type { SigningMaterial } from '../cms/verify.js';
 import type { AdminToken } from '../identity/admin-token.js';
-import { parseJsonResponse, type IdentityClient } from '../identity/client.js';
+import type { IdentityClient } from '../identity/client.js';
 import { PATHS, type VersionDiscovery } from '../identity/versions.js';
 import type { Logger } from '../logger.js';
 import type { CertificateStore } from './certificates.js';
 import { REVOKED_FILE, type SigningDir } from './signing-dir.js';
-import { revokedIds } from './revocation-ids.js';
-import { setImmediate as yieldToEventLoop } from 'node:timers/promises';
+import { decodeRevocationResponse, revokedIds } from './revocation-worker.js';
 
 /**
  * The revocation list: fetched with the admin token, verified with the signing certificates, held as a Set of
@@ -104,11 +103,9 @@ export class RevocationList {
       if (response!.status !== 200) {
         throw new IdentityServerError(response!.status === 401 || response!.status === 403 ? 'ERR_IDENTITY_AUTH' : 'ERR_IDENTITY_RESPONSE', `GET ${path} answered ${response!.status}`);
       }
-      await yieldToEventLoop(); // reading a large answer and parsing it: two short pauses rather than one long one
-      const body = parseJsonResponse(response!, `GET ${path}`) as { signed?: unknown };
-      await yieldToEventLoop();
-      if (typeof body?.signed !== 'string') throw new IdentityServerError('ERR_IDENTITY_RESPONSE', `GET ${path} answered without a "signed" revocation list`);
-      const signed = body.signed;
+      // Large answers are decoded on a worker thread: the DER to verify, and the PEM to store as revoked.pem.
+      const decoded = await decodeRevocationResponse(response!.body);
+      const signed = typeof decoded.pem === 'string' ? decoded.pem : decoded.der;
       let material = await this.deps.certificates.current();
       let revoked: Set<string>;
       try {
@@ -122,7 +119,7 @@ export class RevocationList {
       this.fetchedAt = Date.now();
       if (this.failing) this.deps.logger.info({ entries: revoked.size }, 'revocation list fetched again');
       this.failing = false;
-      await this.deps.dir.write(REVOKED_FILE, signed).catch((error: Error) => {
+      await this.deps.dir.write(REVOKED_FILE, decoded.pem).catch((error: Error) => {
         this.deps.logger.error({ error: error.message }, 'cannot write revoked.pem; the list stays in memory');
       });
       return revoked;
@@ -133,7 +130,8 @@ export class RevocationList {
     }
   }
 
-  private async parse(signedPem: string, material: SigningMaterial): Promise<Set<string>> {
+  /** Verifies the signed list (PEM text or DER) and reads its ids. */
+  private async parse(signedPem: string | Uint8Array, material: SigningMaterial): Promise<Set<string>> {
     const limits = { maxTokenLength: Number.MAX_SAFE_INTEGER, maxInflatedBytes: 256 * 1024 * 1024 };
     const verified = await material.verifyAsync(signedPem, limits);
     return revokedIds(verified.content);

@@ -90,7 +90,7 @@ export class SigningDir {
    * Writes atomically: readers see the old file or the new one, never half of one. On failure (read-only,
    * full disk) nothing is left behind and SigningDirWriteError is thrown.
    */
-  async write(name: string, text: string): Promise<void> {
+  async write(name: string, text: string | Uint8Array): Promise<void> {
     try {
       await mkdir(this.path, { recursive: true, mode: 0o700 }); // deleted while running: recreate
     } catch {
@@ -101,7 +101,7 @@ export class SigningDir {
     let handle;
     try {
       handle = await open(temporary, constants.O_CREAT | constants.O_EXCL | constants.O_WRONLY, 0o600);
-      await handle.writeFile(text, 'utf8');
+      await handle.writeFile(text);
       await handle.sync();
       await handle.close();
       handle = undefined;
