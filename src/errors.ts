@@ -95,8 +95,3 @@ export class IdentityServerError extends KeystoneAuthError {
     super(code, message, { ...options, status: 503 });
   }
 }
-
-/** True for errors thrown on purpose by this library. */
-export function isKeystoneAuthError(error: unknown): error is KeystoneAuthError {
-  return error instanceof KeystoneAuthError;
-}

@@ -81,12 +81,12 @@ export function authToken(options: AuthTokenOptions): AuthTokenMiddleware {
   const apply = (req: IncomingMessage, res: ServerResponse, next: Next | undefined, decision: Decision) => {
     const headers = decision.headers;
     for (const name in headers) req.headers[name] = headers[name];
-    if (decision.status === 'confirmed') {
-      req.keystone = { ...decision.identity, service: decision.service };
-    } else if (!delay) {
+    if (decision.status !== 'confirmed' && !delay) {
       respond(res, decision.status === 'unavailable' ? 503 : 401, decision.error, wwwAuthenticate);
       return;
     }
+    // Confirmed, or deferred with delay_auth_decision: a valid user token is described even if the service token was not.
+    if (decision.identity) req.keystone = { ...decision.identity, service: decision.service };
     next?.();
   };
 

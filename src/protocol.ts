@@ -22,8 +22,7 @@ import { serviceHeaders, userHeaders } from './token/headers.js';
 /** The decision on one request. */
 export type Decision =
   | { status: 'confirmed'; identity: Identity; service: Identity | undefined; headers: Record<string, string> }
-  | { status: 'invalid'; error: KeystoneAuthError; headers: Record<string, string> }
-  | { status: 'unavailable'; error: KeystoneAuthError; headers: Record<string, string> };
+  | { status: 'invalid' | 'unavailable'; error: KeystoneAuthError; headers: Record<string, string>; identity?: Identity; service?: Identity };
 
 /** Counters for diagnostics, benchmarks and tests. */
 export interface ProtocolStats {
@@ -90,34 +89,48 @@ export class AuthProtocol {
     };
   }
 
-  /** Decides on a request from its headers (X-Auth-Token or X-Storage-Token, and X-Service-Token). */
+  /**
+   * Decides on a request from its headers (X-Auth-Token or X-Storage-Token, and X-Service-Token). Both tokens
+   * are judged independently, as keystonemiddleware does: the request is confirmed only when the user token is
+   * valid and the service token, if any, too; the headers describe both outcomes either way (for
+   * delay_auth_decision). A failure of the identity server outranks an invalid token (503 before 401).
+   */
   async validate(headers: RequestHeaders, context: { remoteUser?: string } = {}): Promise<Decision> {
     const userToken = single(headers['x-auth-token']) ?? single(headers['x-storage-token']);
     const serviceToken = single(headers['x-service-token']);
     const result: Record<string, string> = {};
+    const failures: { status: 'invalid' | 'unavailable'; error: KeystoneAuthError }[] = [];
     let service: Identity | undefined;
+    let identity: Identity | undefined;
     if (serviceToken !== undefined) {
       try {
         const entry = await this.check(serviceToken, context);
+        this.checkServiceRoles(entry.identity);
         service = entry.identity;
-        this.checkServiceRoles(service);
         Object.assign(result, (entry.serviceHeaders ??= serviceHeaders(service)));
       } catch (error) {
-        const failure = this.failure(error, 'service token', serviceToken);
-        return { status: failure.status, error: failure.error, headers: { 'x-service-identity-status': 'Invalid' } } as Decision;
+        failures.push(this.failure(error, 'service token', serviceToken));
+        result['x-service-identity-status'] = 'Invalid';
       }
     }
     if (userToken === undefined || userToken === '') {
-      return { status: 'invalid', error: new TokenRejectedError('ERR_TOKEN_MISSING', 'no X-Auth-Token header'), headers: { ...result, 'x-identity-status': 'Invalid' } };
+      failures.push({ status: 'invalid', error: new TokenRejectedError('ERR_TOKEN_MISSING', 'no X-Auth-Token header') });
+      result['x-identity-status'] = 'Invalid';
+    } else {
+      try {
+        const entry = await this.check(userToken, context);
+        identity = entry.identity;
+        const user = (entry.userHeaders ??= userHeaders(identity, this.options.includeServiceCatalog));
+        if (failures.length === 0 && !service) return { status: 'confirmed', identity, service, headers: user };
+        Object.assign(result, user);
+      } catch (error) {
+        failures.push(this.failure(error, 'token', userToken));
+        result['x-identity-status'] = 'Invalid';
+      }
     }
-    try {
-      const entry = await this.check(userToken, context);
-      const headers = (entry.userHeaders ??= userHeaders(entry.identity, this.options.includeServiceCatalog));
-      return { status: 'confirmed', identity: entry.identity, service, headers: service ? { ...result, ...headers } : headers };
-    } catch (error) {
-      const failure = this.failure(error, 'token', userToken);
-      return { status: failure.status, error: failure.error, headers: { ...result, 'x-identity-status': 'Invalid' } } as Decision;
-    }
+    if (failures.length === 0) return { status: 'confirmed', identity: identity!, service, headers: result };
+    const failure = failures.find((f) => f.status === 'unavailable') ?? failures[0]!;
+    return { status: failure.status, error: failure.error, headers: result, identity, service };
   }
 
   private failure(error: unknown, what: string, token: string): { status: 'invalid' | 'unavailable'; error: KeystoneAuthError } {

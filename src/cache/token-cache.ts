@@ -44,10 +44,6 @@ export class MemoryTokenCache {
     this.lru.set(key, entry, { ttl: ttlMs, size: Math.max(1, size) });
   }
 
-  delete(key: string): void {
-    this.lru.delete(key);
-  }
-
   get size(): number {
     return this.lru.size;
   }

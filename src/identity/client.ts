@@ -35,8 +35,6 @@ export class IdentityClient {
   private readonly timeoutMs: number;
   private readonly maxRetries: number;
   private readonly maxBytes: number;
-  /** Requests made, by label (for diagnostics and tests). */
-  requestCount = 0;
 
   constructor(options: Pick<ResolvedOptions, 'identityUri' | 'httpTimeoutMs' | 'httpMaxRetries' | 'cafile' | 'certfile' | 'keyfile' | 'insecure' | 'identityResponseMaxBytes'>) {
     this.baseUrl = options.identityUri.replace(/\/+$/, '');
@@ -95,7 +93,6 @@ export class IdentityClient {
   }
 
   private async once(method: 'GET' | 'POST' | 'HEAD', req: IdentityRequest, label: string): Promise<IdentityResponse> {
-    this.requestCount++;
     const headers: Record<string, string> = { accept: 'application/json', ...req.headers };
     let body: string | undefined;
     if (req.json !== undefined) {

@@ -1,5 +1,5 @@
 import { constants, mkdtempSync } from 'node:fs';
-import { access, mkdir, open, readFile, rename, rm, stat } from 'node:fs/promises';
+import { mkdir, open, readFile, rename, rm, stat } from 'node:fs/promises';
 import { closeSync, mkdirSync, openSync, statSync, unlinkSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { tmpdir } from 'node:os';
@@ -110,16 +110,6 @@ export class SigningDir {
       await handle?.close().catch(() => {});
       await rm(temporary, { force: true }).catch(() => {});
       throw new SigningDirWriteError(`cannot write ${target}: ${(cause as NodeJS.ErrnoException).code ?? cause}; the certificates stay in memory, but a restart will fetch them again`, { cause });
-    }
-  }
-
-  /** True when the directory exists and is writable now. */
-  async writable(): Promise<boolean> {
-    try {
-      await access(this.path, constants.W_OK);
-      return true;
-    } catch {
-      return false;
     }
   }
 

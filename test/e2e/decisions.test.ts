@@ -155,3 +155,26 @@ test('works under connect and Express 4 as under Express 5', async () => {
     await auth.close();
   }
 });
+
+test('delay_auth_decision with a valid user token and an invalid service token: both outcomes in the headers', async () => {
+  const app = await startApp(idp, { delay_auth_decision: true });
+  try {
+    const user = await idp.issueToken({ user: 'alice' });
+    const { status, seen, keystone } = await app.get({ 'x-auth-token': user, 'x-service-token': 'MIIbogus' });
+    assert.equal(status, 200);
+    assert.equal(seen['x-identity-status'], 'Confirmed');
+    assert.equal(seen['x-user-id'], 'alice-id');
+    assert.equal(seen['x-service-identity-status'], 'Invalid');
+    assert.equal(keystone.user.id, 'alice-id');
+    assert.equal(keystone.service, undefined);
+  } finally {
+    await app.close();
+  }
+  const strict = await startApp(idp);
+  try {
+    const user = await idp.issueToken({ user: 'alice' });
+    assert.equal((await strict.get({ 'x-auth-token': user, 'x-service-token': 'MIIbogus' })).status, 401, 'without delay: refused');
+  } finally {
+    await strict.close();
+  }
+});
