@@ -8,7 +8,7 @@ import { validateOnline } from './identity/online.js';
 import { VersionDiscovery } from './identity/versions.js';
 import { stderrLogger, type Logger } from './logger.js';
 import { resolveOptions, type AuthTokenOptions, type ResolvedOptions } from './options.js';
-import { CertificateStore } from './signing/certificates.js';
+import { CertificateStore, curableByNewCertificates } from './signing/certificates.js';
 import { RevocationList } from './signing/revocations.js';
 import { SigningDir } from './signing/signing-dir.js';
 import { readIdentity, type Identity } from './token/access-info.js';
@@ -35,9 +35,6 @@ export interface ProtocolStats {
 
 /** Request headers as node:http gives them (lower-case names). */
 export type RequestHeaders = Record<string, string | string[] | undefined>;
-
-const RETRYABLE_WITH_NEW_CERTIFICATES = (error: unknown) =>
-  error instanceof KeystoneAuthError && (error.code === 'ERR_SIGNER_MISMATCH' || error instanceof CertificateError);
 
 /**
  * The framework-free core: validate(headers) → Confirmed | Invalid | Unavailable. Owns the signing
@@ -272,7 +269,7 @@ export class AuthProtocol {
     try {
       return material.verify(token, limits);
     } catch (error) {
-      if (!RETRYABLE_WITH_NEW_CERTIFICATES(error)) throw error;
+      if (!curableByNewCertificates(error)) throw error;
       const fresh = await this.certificates.refresh((error as KeystoneAuthError).code);
       if (fresh === material) throw error;
       material = fresh;

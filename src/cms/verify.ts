@@ -52,7 +52,7 @@ export class SigningMaterial {
     this.caCerts = parseCertificates(input.caCerts, 'CA certificate');
     try {
       // The signing file may carry its intermediates after the signing certificate, as -certfile allows.
-      this.chain = buildChain(this.signer, [...this.caCerts, ...signers.slice(1)].filter(Boolean));
+      this.chain = buildChain(this.signer, [...this.caCerts, ...signers.slice(1)]);
     } catch (error) {
       if (!(error instanceof CertificateError)) throw error;
       this.chainError = error;

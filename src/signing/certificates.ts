@@ -6,6 +6,14 @@ import type { Logger } from '../logger.js';
 import { CA_CERT_FILE, SIGNING_CERT_FILE, type SigningDir } from './signing-dir.js';
 
 /**
+ * True for failures that fresh certificates may cure: a token (or revocation list) naming another signer, or
+ * certificates that do not verify (expired, wrong purpose, untrusted). Both callers retry once after refresh().
+ */
+export function curableByNewCertificates(error: unknown): boolean {
+  return error instanceof CertificateError || (error instanceof KeystoneAuthError && error.code === 'ERR_SIGNER_MISMATCH');
+}
+
+/**
  * The signing certificate and CA certificates: read from signing_dir, fetched from the identity server on
  * demand (single-flight), written back atomically. When tokens name a signer the cached certificate is not
  * (a rotation), `refresh()` refetches both, at most once per cooldown, so no one has to `rm signing_dir/*`.

@@ -4,7 +4,7 @@ import type { AdminToken } from '../identity/admin-token.js';
 import type { IdentityClient } from '../identity/client.js';
 import { PATHS, type VersionDiscovery } from '../identity/versions.js';
 import type { Logger } from '../logger.js';
-import type { CertificateStore } from './certificates.js';
+import { curableByNewCertificates, type CertificateStore } from './certificates.js';
 import { REVOKED_FILE, type SigningDir } from './signing-dir.js';
 import { decodeRevocationResponse, revokedIds } from './revocation-worker.js';
 
@@ -111,7 +111,7 @@ export class RevocationList {
       try {
         revoked = await this.parse(signed, material);
       } catch (error) {
-        if (!(error instanceof KeystoneAuthError) || !(error.code === 'ERR_SIGNER_MISMATCH' || error.code.startsWith('ERR_CERT_'))) throw error;
+        if (!curableByNewCertificates(error)) throw error;
         material = await this.deps.certificates.refresh('revocation list signed by another certificate');
         revoked = await this.parse(signed, material);
       }

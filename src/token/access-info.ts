@@ -69,6 +69,15 @@ function strings(list: unknown, key: string): string[] {
   return list.map((item) => text(item, key)).filter((value): value is string => value !== undefined);
 }
 
+/** The strings of a JSON array (anything else in it is skipped), or [] when it is not an array. */
+function stringArray(value: unknown): string[] {
+  return Array.isArray(value) ? value.filter((item): item is string => typeof item === 'string') : [];
+}
+
+function optionalDate(value: unknown, what: string): Date | undefined {
+  return value === undefined ? undefined : date(value, what);
+}
+
 function record(value: unknown): Record<string, unknown> | undefined {
   if (value === null || typeof value !== 'object' || Array.isArray(value)) return undefined;
   return Object.fromEntries(Object.entries(value as Json));
@@ -98,10 +107,10 @@ function readV2(body: unknown, access: unknown): Identity {
     project: project && { ...project, domain: DEFAULT_DOMAIN },
     domain: undefined,
     roles: strings(own(user, 'roles'), 'name'),
-    roleIds: Array.isArray(own(metadata, 'roles')) ? (own(metadata, 'roles') as unknown[]).filter((r): r is string => typeof r === 'string') : [],
+    roleIds: stringArray(own(metadata, 'roles')),
     expiresAt: date(own(token, 'expires'), 'expiry (access.token.expires)'),
-    issuedAt: own(token, 'issued_at') === undefined ? undefined : date(own(token, 'issued_at'), 'issued_at'),
-    auditIds: Array.isArray(own(token, 'audit_ids')) ? (own(token, 'audit_ids') as unknown[]).filter((a): a is string => typeof a === 'string') : [],
+    issuedAt: optionalDate(own(token, 'issued_at'), 'issued_at'),
+    auditIds: stringArray(own(token, 'audit_ids')),
     catalog: Array.isArray(catalog) ? catalog : undefined,
     bind: record(own(token, 'bind')),
     isAdminProject: true,
@@ -123,8 +132,8 @@ function readV3(body: unknown, token: unknown): Identity {
     roles: strings(own(token, 'roles'), 'name'),
     roleIds: strings(own(token, 'roles'), 'id'),
     expiresAt: date(own(token, 'expires_at'), 'expiry (token.expires_at)'),
-    issuedAt: own(token, 'issued_at') === undefined ? undefined : date(own(token, 'issued_at'), 'issued_at'),
-    auditIds: Array.isArray(own(token, 'audit_ids')) ? (own(token, 'audit_ids') as unknown[]).filter((a): a is string => typeof a === 'string') : [],
+    issuedAt: optionalDate(own(token, 'issued_at'), 'issued_at'),
+    auditIds: stringArray(own(token, 'audit_ids')),
     catalog: Array.isArray(catalog) ? v3CatalogToV2(catalog) : undefined,
     bind: record(own(token, 'bind')),
     isAdminProject: typeof isAdminProject === 'boolean' ? isAdminProject : true,

@@ -48,7 +48,7 @@ function apply(der: Buffer, m: Mutation): Buffer {
   }
 }
 
-export let casesRun = 0;
+let casesRun = 0;
 
 test('mutated DER tokens end in a verdict or a typed error, and a changed token never verifies', () => {
   fc.assert(
