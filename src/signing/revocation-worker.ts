@@ -1,53 +1,63 @@
 import { Worker } from 'node:worker_threads';
-import { setImmediate as yieldToEventLoop } from 'node:timers/promises';
 import { IdentityServerError } from '../errors.js';
+import { buildRevokedTables, RevokedSet, type RevokedTables } from './revoked-set.js';
 
 /**
  * A revocation list of 100,000 entries is ~11 MB of JSON wrapping ~11 MB of PEM. Past this size its text work
- * (decoding, JSON, base64) runs on a worker thread, so that requests are not stalled while it happens; the
- * main thread only walks the DER, has the signature checked on libuv's thread pool, and fills the Set in chunks.
+ * (decoding, JSON, base64, building the id tables) runs on a worker thread, so that requests are not stalled
+ * while it happens; the main thread only walks the DER and has the signature checked on libuv's thread pool.
+ * Bytes go to the worker and come back by transfer, never by copy, and the ids come back as a few byte
+ * tables rather than 100,000 strings (see revoked-set.ts).
  */
 export const WORKER_THRESHOLD_BYTES = 256 * 1024;
-const SET_CHUNK = 5_000;
 
 /**
  * Self-contained worker code (no imports from this package, so it runs the same from the ESM and CommonJS
- * builds). Two jobs: 'response' turns the {"signed": PEM} answer into the DER and the PEM bytes (to store as
- * revoked.pem); 'ids' turns the verified content {"revoked": [{"id": …}]} into the ids joined by newlines.
+ * builds; buildRevokedTables is self-contained for this reason). Two jobs: 'signed' turns the {"signed": PEM}
+ * answer, or the PEM of revoked.pem, into the DER to verify and the PEM bytes to store; 'ids' turns the
+ * verified content {"revoked": [{"id": …}]} into id tables.
  */
 const WORKER_SOURCE = `
 const { parentPort, workerData } = require('node:worker_threads');
+${buildRevokedTables.toString()}
 function standalone(buffer) { const copy = new Uint8Array(buffer.length); copy.set(buffer); return copy; }
 try {
-  const text = new TextDecoder('utf-8', { fatal: true }).decode(workerData.bytes);
-  if (workerData.job === 'response') {
-    const body = JSON.parse(text);
-    if (!body || typeof body.signed !== 'string') throw new Error('the answer has no "signed" revocation list');
-    const pem = body.signed;
+  const text = new TextDecoder('utf-8', { fatal: true }).decode(new Uint8Array(workerData.buffer, workerData.offset, workerData.length));
+  if (workerData.job === 'json' || workerData.job === 'pem') {
+    let pem = text;
+    if (workerData.job === 'json') {
+      const body = JSON.parse(text);
+      if (!body || typeof body.signed !== 'string') throw new Error('the answer has no "signed" revocation list');
+      pem = body.signed;
+    }
     const header = /^\\s*-----BEGIN (CMS|PKCS7)-----/.exec(pem);
     const footer = header ? pem.lastIndexOf('-----END ' + header[1] + '-----') : -1;
     if (!header || footer < 0) throw new Error('the revocation list is not PEM CMS');
     const body64 = pem.slice(header[0].length, footer);
     if (/[^A-Za-z0-9+/=\\s]/.test(body64)) throw new Error('the revocation list is not valid base64');
     const der = standalone(Buffer.from(body64, 'base64'));
-    const pemBytes = standalone(Buffer.from(pem, 'utf8'));
+    const pemBytes = workerData.job === 'json' ? standalone(Buffer.from(pem, 'utf8')) : new Uint8Array(workerData.buffer, workerData.offset, workerData.length);
     parentPort.postMessage({ der, pem: pemBytes }, [der.buffer, pemBytes.buffer]);
   } else {
     const list = JSON.parse(text);
     if (!list || !Array.isArray(list.revoked)) throw new Error('the revocation list has no "revoked" array');
     const ids = [];
-    for (const entry of list.revoked) if (entry && typeof entry.id === 'string' && !entry.id.includes('\\n')) ids.push(entry.id.toLowerCase());
-    parentPort.postMessage({ ids: ids.join('\\n') });
+    for (const entry of list.revoked) if (entry && typeof entry.id === 'string') ids.push(entry.id.toLowerCase());
+    const built = buildRevokedTables(ids);
+    parentPort.postMessage(built, built.tables.map((table) => table.bytes.buffer));
   }
 } catch (error) {
   parentPort.postMessage({ error: String((error && error.message) || error) });
 }
 `;
 
-function onWorker<T>(job: 'response' | 'ids', bytes: Uint8Array): Promise<T> {
+/** Runs a job on a new worker; the bytes' ArrayBuffer is transferred to it (copied first if shared with others). */
+function onWorker<T>(job: 'json' | 'pem' | 'ids', bytes: Uint8Array): Promise<T> {
+  const owned = bytes.buffer instanceof ArrayBuffer && bytes.buffer.byteLength >= 1024 * 1024 ? bytes : new Uint8Array(bytes);
   return new Promise((resolve, reject) => {
-    const copy = new Uint8Array(bytes); // its own ArrayBuffer, transferred to the worker without a second copy
-    const worker = new Worker(WORKER_SOURCE, { eval: true, workerData: { job, bytes: copy }, transferList: [copy.buffer] });
+    const workerData = { job, buffer: owned.buffer, offset: owned.byteOffset, length: owned.byteLength };
+    // execArgv: [] keeps loaders the process was started with (tsx, say) out of a worker that needs none.
+    const worker = new Worker(WORKER_SOURCE, { eval: true, execArgv: [], workerData, transferList: [owned.buffer as ArrayBuffer] });
     worker.once('message', (message: T & { error?: string }) => {
       void worker.terminate();
       if (message.error !== undefined) reject(new Error(message.error));
@@ -61,13 +71,18 @@ function fail(cause: unknown): never {
   throw new IdentityServerError('ERR_IDENTITY_RESPONSE', `the revocation list cannot be read: ${(cause as Error).message}`, { cause });
 }
 
-/** The revocation list answer ({"signed": PEM}) as the DER to verify and the PEM bytes to store. */
-export async function decodeRevocationResponse(body: Buffer): Promise<{ der: Uint8Array; pem: Uint8Array | string }> {
+/**
+ * The revocation list answer ({"signed": PEM}, or the PEM of revoked.pem) as the DER to verify and the PEM to
+ * store. Takes ownership of `body`: a large one is handed to the worker thread and is unusable afterwards.
+ */
+export async function decodeRevocationList(body: Uint8Array, kind: 'json' | 'pem'): Promise<{ der: Uint8Array | undefined; pem: Uint8Array | string }> {
   try {
-    if (body.length > WORKER_THRESHOLD_BYTES) return await onWorker<{ der: Uint8Array; pem: Uint8Array }>('response', body);
-    const parsed = JSON.parse(body.toString('utf8')) as { signed?: unknown };
+    if (body.length > WORKER_THRESHOLD_BYTES) return await onWorker<{ der: Uint8Array; pem: Uint8Array }>(kind, body);
+    const text = Buffer.from(body.buffer, body.byteOffset, body.byteLength).toString('utf8');
+    if (kind === 'pem') return { der: undefined, pem: text };
+    const parsed = JSON.parse(text) as { signed?: unknown };
     if (typeof parsed?.signed !== 'string') throw new Error('the answer has no "signed" revocation list');
-    return { der: new Uint8Array(0), pem: parsed.signed }; // small: the PEM text is verified directly
+    return { der: undefined, pem: parsed.signed }; // small: the PEM text is verified directly
   } catch (cause) {
     return fail(cause);
   }
@@ -85,25 +100,13 @@ function idsInline(content: Uint8Array): string[] {
 }
 
 /**
- * The revoked token ids of a verified revocation list's content, lower-case, as a Set. Large lists are parsed
- * on a worker thread and the Set is filled in chunks, yielding to the event loop between them.
+ * The revoked token ids of a verified revocation list's content. Takes ownership of the content's
+ * ArrayBuffer when it is large (it is read on a worker thread and unusable afterwards).
  */
-export async function revokedIds(content: Uint8Array): Promise<Set<string>> {
+export async function revokedIds(content: Uint8Array): Promise<RevokedSet> {
   try {
-    if (content.length <= WORKER_THRESHOLD_BYTES) return new Set(idsInline(content));
-    const { ids: joined } = await onWorker<{ ids: string }>('ids', content);
-    const set = new Set<string>();
-    let start = 0;
-    while (start < joined.length) {
-      for (let n = 0; n < SET_CHUNK && start < joined.length; n++) {
-        let end = joined.indexOf('\n', start);
-        if (end === -1) end = joined.length;
-        set.add(joined.slice(start, end));
-        start = end + 1;
-      }
-      await yieldToEventLoop();
-    }
-    return set;
+    if (content.length <= WORKER_THRESHOLD_BYTES) return new RevokedSet(buildRevokedTables(idsInline(content)));
+    return new RevokedSet(await onWorker<RevokedTables>('ids', content));
   } catch (cause) {
     return fail(cause);
   }

@@ -6,18 +6,19 @@ import { PATHS, type VersionDiscovery } from '../identity/versions.js';
 import type { Logger } from '../logger.js';
 import { curableByNewCertificates, type CertificateStore } from './certificates.js';
 import { REVOKED_FILE, type SigningDir } from './signing-dir.js';
-import { decodeRevocationResponse, revokedIds } from './revocation-worker.js';
+import { decodeRevocationList, revokedIds } from './revocation-worker.js';
+import type { RevokedSet } from './revoked-set.js';
 
 /**
- * The revocation list: fetched with the admin token, verified with the signing certificates, held as a Set of
- * token hashes, written to revoked.pem. Refreshed when older than revocation_cache_time, one refresh at a
- * time; while a refresh runs or fails, the current list serves up to `maxStalenessMs` past its refresh time;
+ * The revocation list: fetched with the admin token, verified with the signing certificates, held as a
+ * RevokedSet of token hashes, written to revoked.pem. Refreshed when older than revocation_cache_time, one
+ * refresh at a time; while a refresh runs or fails, the current list serves up to `maxStalenessMs` past its refresh time;
  * beyond that, and with no list at all, `ids()` throws IdentityServerError (503): never a silent pass.
  */
 export class RevocationList {
-  private revoked: Set<string> | undefined;
+  private revoked: RevokedSet | undefined;
   private fetchedAt = 0;
-  private inFlight: Promise<Set<string>> | undefined;
+  private inFlight: Promise<RevokedSet> | undefined;
   private loadedFromDisk = false;
   private failing = false;
   /** How many times the list was fetched (diagnostics and tests). */
@@ -48,7 +49,7 @@ export class RevocationList {
   }
 
   /** The current Set, refreshed as needed (see the class comment). */
-  async ids(now = Date.now()): Promise<Set<string>> {
+  async ids(now = Date.now()): Promise<RevokedSet> {
     if (!this.revoked && !this.loadedFromDisk) await this.loadFromDisk(now);
     const age = now - this.fetchedAt;
     if (this.revoked && age < this.deps.cacheTimeMs) return this.revoked;
@@ -68,7 +69,7 @@ export class RevocationList {
     }
   }
 
-  refresh(): Promise<Set<string>> {
+  refresh(): Promise<RevokedSet> {
     this.inFlight ??= this.fetch().finally(() => (this.inFlight = undefined));
     return this.inFlight;
   }
@@ -78,14 +79,15 @@ export class RevocationList {
     const stored = await this.deps.dir.read(REVOKED_FILE);
     if (!stored || now - stored.mtimeMs >= this.deps.cacheTimeMs) return;
     try {
-      this.revoked = await this.parse(stored.text, await this.deps.certificates.current());
+      const decoded = await decodeRevocationList(stored.bytes, 'pem');
+      this.revoked = await this.parse(decoded.der ?? decoded.pem, await this.deps.certificates.current());
       this.fetchedAt = stored.mtimeMs;
     } catch (error) {
       this.deps.logger.warn({ error: (error as Error).message }, 'revoked.pem in signing_dir cannot be used; fetching the list');
     }
   }
 
-  private async fetch(): Promise<Set<string>> {
+  private async fetch(): Promise<RevokedSet> {
     this.fetchCount++;
     try {
       const version = await this.deps.versions.resolve();
@@ -104,10 +106,10 @@ export class RevocationList {
         throw new IdentityServerError(response!.status === 401 || response!.status === 403 ? 'ERR_IDENTITY_AUTH' : 'ERR_IDENTITY_RESPONSE', `GET ${path} answered ${response!.status}`);
       }
       // Large answers are decoded on a worker thread: the DER to verify, and the PEM to store as revoked.pem.
-      const decoded = await decodeRevocationResponse(response!.body);
-      const signed = typeof decoded.pem === 'string' ? decoded.pem : decoded.der;
+      const decoded = await decodeRevocationList(response!.body, 'json');
+      const signed = decoded.der ?? decoded.pem;
       let material = await this.deps.certificates.current();
-      let revoked: Set<string>;
+      let revoked: RevokedSet;
       try {
         revoked = await this.parse(signed, material);
       } catch (error) {
@@ -130,8 +132,11 @@ export class RevocationList {
     }
   }
 
-  /** Verifies the signed list (PEM text or DER) and reads its ids. */
-  private async parse(signedPem: string | Uint8Array, material: SigningMaterial): Promise<Set<string>> {
+  /**
+   * Verifies the signed list (PEM text or DER) and reads its ids. A large list's bytes go to a worker thread
+   * once verified: unusable afterwards.
+   */
+  private async parse(signedPem: string | Uint8Array, material: SigningMaterial): Promise<RevokedSet> {
     const limits = { maxTokenLength: Number.MAX_SAFE_INTEGER, maxInflatedBytes: 256 * 1024 * 1024 };
     const verified = await material.verifyAsync(signedPem, limits);
     return revokedIds(verified.content);

@@ -13,7 +13,9 @@ export const REVOKED_FILE = 'revoked.pem';
 
 /** A file read from the signing directory, with its modification time. */
 export interface StoredFile {
-  text: string;
+  bytes: Buffer;
+  /** The bytes as UTF-8 text. */
+  readonly text: string;
   mtimeMs: number;
 }
 
@@ -79,8 +81,14 @@ export class SigningDir {
   async read(name: string): Promise<StoredFile | undefined> {
     try {
       const path = this.file(name);
-      const [text, info] = await Promise.all([readFile(path, 'utf8'), stat(path)]);
-      return { text, mtimeMs: info.mtimeMs };
+      const [bytes, info] = await Promise.all([readFile(path), stat(path)]);
+      return {
+        bytes,
+        mtimeMs: info.mtimeMs,
+        get text() {
+          return bytes.toString('utf8');
+        },
+      };
     } catch {
       return undefined;
     }
