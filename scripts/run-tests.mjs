@@ -13,5 +13,5 @@ function find(dir) {
 }
 const filter = process.argv.slice(2);
 const files = find('test').filter((file) => filter.length === 0 || filter.some((part) => file.includes(part))).sort();
-const result = spawnSync(process.execPath, ['--import', 'tsx', '--test', '--test-concurrency=2', ...files], { stdio: 'inherit' });
+const result = spawnSync(process.execPath, ['--import', 'tsx', '--test', '--test-concurrency=2', '--test-timeout=240000', ...files], { stdio: 'inherit' });
 process.exit(result.status ?? 1);
