@@ -1,37 +1,30 @@
-// Requests per second on cache hits: bare Express against the same app with the middleware, measured in one
-// run, with autocannon as the load generator in its own process.
-import express from 'express';
-import { spawn } from 'node:child_process';
+// Requests per second on cache hits: bare Express, Express with an empty middleware (the floor for any
+// middleware), Express with this middleware, and Express with express-jwt, measured in one run. Each app runs
+// in its own process pinned to CPU 0, and autocannon, the load generator, in another on the other cores.
+import { spawn, type ChildProcess } from 'node:child_process';
 import { createRequire } from 'node:module';
-import type { AddressInfo } from 'node:net';
-import type { Server } from 'node:http';
-import { authToken, type Logger } from '../src/index.js';
+import { fileURLToPath } from 'node:url';
 import { startIdentityServer, tokenBody } from '../src/testing/index.js';
-import { expressjwt } from 'express-jwt';
 import jwt from 'jsonwebtoken';
+import { onAppCore, onLoadCores, placement } from './cpu-pinning.js';
 
-const quiet: Logger = { debug() {}, info() {}, warn() {}, error() {} };
 const autocannon = createRequire(import.meta.url).resolve('autocannon/autocannon.js');
+const appScript = fileURLToPath(new URL('./http-app.ts', import.meta.url));
 
-function listen(app: express.Express): Promise<Server> {
-  return new Promise((resolve) => {
-    const server = app.listen(0, '127.0.0.1', () => resolve(server));
-  });
-}
-
-/** Runs autocannon in a child process and returns its requests per second (mean). */
-export function load(url: string, headers: Record<string, string>, seconds: number, connections = 50): Promise<{ rps: number; non2xx: number; p99: number }> {
+/** Runs autocannon in a child process (on the load generator's cores): requests/s (mean), total, non-2xx, p99. */
+export function load(url: string, headers: Record<string, string>, seconds: number, connections = 50): Promise<{ rps: number; non2xx: number; p99: number; total: number }> {
   const args = [autocannon, '-c', String(connections), '-d', String(seconds), '-j'];
   for (const [name, value] of Object.entries(headers)) args.push('-H', `${name}=${value}`);
   args.push(url);
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'ignore'] });
+    const [command, commandArgs] = onLoadCores(process.execPath, args);
+    const child = spawn(command, commandArgs, { stdio: ['ignore', 'pipe', 'ignore'] });
     let out = '';
     child.stdout.on('data', (chunk) => (out += chunk));
     child.on('close', () => {
       try {
         const result = JSON.parse(out);
-        resolve({ rps: result.requests.average, non2xx: result.non2xx, p99: result.latency.p99 });
+        resolve({ rps: result.requests.average, non2xx: result.non2xx, p99: result.latency.p99, total: result.requests.total });
       } catch (error) {
         reject(error);
       }
@@ -39,49 +32,87 @@ export function load(url: string, headers: Record<string, string>, seconds: numb
   });
 }
 
-export async function benchHttp(seconds = 5): Promise<Record<string, string | number>[]> {
+type Kind = 'bare' | 'noop' | 'guarded' | 'jwt';
+
+interface AppProcess {
+  kind: Kind;
+  url: string;
+  child: ChildProcess;
+  /** CPU time the app process has used so far, µs. */
+  cpu(): Promise<number>;
+}
+
+function startApp(kind: Kind, config: object): Promise<AppProcess> {
+  const [command, args] = onAppCore(process.execPath, ['--import', 'tsx', appScript, kind]);
+  const child = spawn(command, args, { stdio: ['ignore', 'pipe', 'inherit', 'ipc'], env: { ...process.env, HTTP_APP_CONFIG: JSON.stringify(config) } });
+  const cpu = () =>
+    new Promise<number>((resolve) => {
+      child.once('message', (message: { cpu: number }) => resolve(message.cpu));
+      child.send('cpu');
+    });
+  return new Promise((resolve, reject) => {
+    let out = '';
+    child.stdout!.on('data', (chunk) => {
+      out += chunk;
+      const line = out.split('\n').find((l) => l.startsWith('{'));
+      if (line) resolve({ kind, url: JSON.parse(line).url, child, cpu });
+    });
+    child.once('exit', (code) => reject(new Error(`${kind} app exited (${code})`)));
+  });
+}
+
+interface Sample {
+  rps: number;
+  non2xx: number;
+  /** CPU time of the app process per request answered, µs. */
+  cpuMicros: number;
+}
+
+function median(values: number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  const middle = sorted.length >> 1;
+  return sorted.length % 2 ? sorted[middle]! : (sorted[middle - 1]! + sorted[middle]!) / 2;
+}
+
+export async function benchHttp(seconds = 4, rounds = 3): Promise<Record<string, string | number>[]> {
   const idp = await startIdentityServer();
   const token = await idp.issueToken({ catalogSize: 5 });
-  const handler = (req: express.Request, res: express.Response) => res.json({ user: req.headers['x-user-id'] ?? null, ok: true });
-  const bare = express().get('/v1/things', handler);
-  const auth = authToken({ identity_uri: idp.url, ...idp.adminCredentials, logger: quiet });
-  const guarded = express().use(auth).get('/v1/things', handler);
-  // express-jwt verifying an RS256 JWT that carries the same body, signed with the same key: a signature check per request.
+  // express-jwt verifies an RS256 JWT that carries the same body, signed with the same key: a signature check per request.
   const jwtToken = jwt.sign(tokenBody({ catalogSize: 5 }), idp.pki.signing.privateKey.export({ type: 'pkcs8', format: 'pem' }) as string, { algorithm: 'RS256' });
-  const withJwt = express()
-    .use(expressjwt({ secret: idp.pki.signing.publicKey.export({ type: 'spki', format: 'pem' }) as string, algorithms: ['RS256'] }))
-    .get('/v1/things', handler);
-  const [bareServer, guardedServer, jwtServer] = await Promise.all([listen(bare), listen(guarded), listen(withJwt)]);
-  const url = (server: Server) => `http://127.0.0.1:${(server.address() as AddressInfo).port}/v1/things`;
-  await load(url(guardedServer), { 'x-auth-token': token }, 1); // warm: certificates, revocation list, cache
-  const rounds = { bare: [] as number[], guarded: [] as number[], jwt: [] as number[] };
-  let failures = 0;
-  for (let round = 0; round < 2; round++) {
-    const b = await load(url(bareServer), { 'x-auth-token': token }, seconds); // the same request, no middleware
-    const g = await load(url(guardedServer), { 'x-auth-token': token }, seconds);
-    const j = await load(url(jwtServer), { authorization: `Bearer ${jwtToken}` }, seconds);
-    rounds.bare.push(b.rps);
-    rounds.guarded.push(g.rps);
-    rounds.jwt.push(j.rps);
-    failures += j.non2xx;
-    failures += g.non2xx;
+  const config = { identity_uri: idp.url, ...idp.adminCredentials, jwtPublicKey: idp.pki.signing.publicKey.export({ type: 'spki', format: 'pem' }) };
+  const kinds: Kind[] = ['bare', 'noop', 'guarded', 'jwt'];
+  const apps = await Promise.all(kinds.map((kind) => startApp(kind, config)));
+  const headersFor = (kind: Kind): Record<string, string> => (kind === 'jwt' ? { authorization: `Bearer ${jwtToken}` } : { 'x-auth-token': token });
+  for (const app of apps) await load(app.url, headersFor(app.kind), 1); // warm: JIT, certificates, revocation list, cache
+  // Rounds alternate the apps, so that a slower moment of the machine falls on all of them; a ratio is the
+  // median over rounds of the ratio within a round. The app's CPU time per request is its own cost,
+  // whatever the load generator does.
+  const samples = Object.fromEntries(kinds.map((kind) => [kind, [] as Sample[]])) as Record<Kind, Sample[]>;
+  for (let round = 0; round < rounds; round++) {
+    for (const app of apps) {
+      const before = await app.cpu();
+      const result = await load(app.url, headersFor(app.kind), seconds);
+      samples[app.kind].push({ rps: result.rps, non2xx: result.non2xx, cpuMicros: ((await app.cpu()) - before) / result.total });
+    }
   }
-  const bareRps = Math.max(...rounds.bare);
-  const guardedRps = Math.max(...rounds.guarded);
-  const jwtRps = Math.max(...rounds.jwt);
-  jwtServer.close();
-  bareServer.close();
-  guardedServer.close();
-  await auth.close();
+  for (const app of apps) app.child.kill('SIGTERM');
   await idp.close();
+  const rps = (kind: Kind) => Math.round(median(samples[kind].map((s) => s.rps)));
+  const cpu = (kind: Kind) => median(samples[kind].map((s) => s.cpuMicros)).toFixed(0);
+  const ratio = (kind: Kind, to: Kind) => median(samples[kind].map((s, i) => s.rps / samples[to][i]!.rps)).toFixed(2);
+  const non2xx = (kind: Kind) => samples[kind].reduce((sum, s) => sum + s.non2xx, 0);
   return [
-    { app: 'bare Express', 'requests/s': Math.round(bareRps), 'ratio to bare': '1.00' },
-    { app: 'Express + keystone-authtoken (cache hits)', 'requests/s': Math.round(guardedRps), 'ratio to bare': (guardedRps / bareRps).toFixed(2), 'goal': '>= 0.85', 'non-2xx': failures },
-    { app: `Express + express-jwt (RS256, ${jwtToken.length} chars)`, 'requests/s': Math.round(jwtRps), 'ratio to bare': (jwtRps / bareRps).toFixed(2), goal: `keystone-authtoken ${(guardedRps / jwtRps).toFixed(2)}x of this` },
+    { app: 'bare Express', 'requests/s': rps('bare'), 'ratio to bare': '1.00', 'app CPU µs/request': cpu('bare'), 'non-2xx': non2xx('bare') },
+    { app: 'Express + empty middleware (floor)', 'requests/s': rps('noop'), 'ratio to bare': ratio('noop', 'bare'), 'app CPU µs/request': cpu('noop'), 'non-2xx': non2xx('noop') },
+    { app: 'Express + keystone-authtoken (cache hits)', 'requests/s': rps('guarded'), 'ratio to bare': ratio('guarded', 'bare'), 'app CPU µs/request': cpu('guarded'), 'non-2xx': non2xx('guarded'), goal: '>= 0.85' },
+    { app: `Express + express-jwt (RS256, ${jwtToken.length} chars)`, 'requests/s': rps('jwt'), 'ratio to bare': ratio('jwt', 'bare'), 'app CPU µs/request': cpu('jwt'), 'non-2xx': non2xx('jwt'), goal: `keystone-authtoken ${ratio('guarded', 'jwt')}x of this` },
   ];
 }
 
+export const httpPlacement = placement;
+
 if (import.meta.url === `file://${process.argv[1]}`) {
+  console.log(placement());
   console.table(await benchHttp());
   process.exit(0);
 }

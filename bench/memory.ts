@@ -2,7 +2,7 @@
 // holds. Entries are what a validation stores (identity read from a real token body, identity headers computed),
 // put into the cache directly so that the figure is the cache's alone. Run with --expose-gc (npm run bench does).
 import { createHash } from 'node:crypto';
-import { MemoryTokenCache } from '../src/cache/token-cache.js';
+import { MemoryTokenCache, validEntry } from '../src/cache/token-cache.js';
 import { readIdentity } from '../src/token/access-info.js';
 import { userHeaders } from '../src/token/headers.js';
 import { tokenBody } from '../src/testing/index.js';
@@ -20,7 +20,7 @@ function fill(cache: MemoryTokenCache, count: number): void {
     const content = JSON.stringify(body);
     const identity = readIdentity(JSON.parse(content));
     const hash = createHash('md5').update(`token-${i}`).digest('hex');
-    const entry = { valid: true as const, identity, format: 'pki' as const, hashes: [hash], userHeaders: userHeaders(identity, true) };
+    const entry = { ...validEntry(identity, 'pki', [hash]), userHeaders: userHeaders(identity, true) };
     cache.set(hash, entry, 3600_000, content.length * 3 + 200); // the size the middleware gives an entry
   }
 }

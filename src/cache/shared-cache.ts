@@ -3,7 +3,7 @@ import type { Logger } from '../logger.js';
 import type { ResolvedOptions } from '../options.js';
 import { readIdentity } from '../token/access-info.js';
 import type { TokenFormat } from '../token/format.js';
-import type { CacheEntry } from './token-cache.js';
+import { validEntry, type CacheEntry } from './token-cache.js';
 import type { TokenStore } from './token-store.js';
 import { MemcachedStore } from './memcached-store.js';
 import { deriveKeys, protect, protectedCacheKey, unprotect, type SecurityStrategy } from './memcache-crypt.js';
@@ -61,7 +61,7 @@ export class SharedTokenCache {
       const value: unknown = JSON.parse(raw);
       if (value === INVALID_MARKER) return { valid: false, code: 'ERR_TOKEN_INVALID', message: 'token is invalid (shared cache)' };
       const body = Array.isArray(value) && value.length === 2 ? value[0] : value;
-      return { valid: true, identity: readIdentity(body), format, hashes };
+      return validEntry(readIdentity(body), format, hashes);
     } catch (error) {
       this.logger.warn({ error: (error as Error).message }, 'shared cache entry ignored: tampered, written with another secret, or unreadable');
       return undefined;
@@ -70,7 +70,7 @@ export class SharedTokenCache {
 
   async set(tokenId: string, entry: CacheEntry, ttlSeconds: number): Promise<void> {
     if (ttlSeconds <= 0) return;
-    const json = entry.valid ? JSON.stringify([entry.identity.body, entry.identity.expiresAt.toISOString()]) : JSON.stringify(INVALID_MARKER);
+    const json = entry.valid ? JSON.stringify([entry.identity.body, new Date(entry.expiresAtMs).toISOString()]) : JSON.stringify(INVALID_MARKER);
     const { key, keys } = this.address(tokenId);
     const value = keys ? protect(keys, Buffer.from(json, 'utf8')).toString('ascii') : json;
     await this.guard('set', () => this.store.set(key, value, ttlSeconds));

@@ -6,12 +6,20 @@ import type { TokenFormat } from '../token/format.js';
 /** A valid token's cache entry; the identity headers are computed once, on first use. */
 export interface ValidEntry {
   valid: true;
+  /** Deep-frozen (see readIdentity); its Dates are not frozen, hence expiresAtMs for every decision. */
   identity: Identity;
+  /** The expiry, in ms since the epoch, as the token said when it was read. */
+  expiresAtMs: number;
   format: TokenFormat;
   /** The ids the revocation list may name this token by (its hashes, and those of its canonical form). */
   hashes: readonly string[];
   userHeaders?: Record<string, string>;
   serviceHeaders?: Record<string, string>;
+}
+
+/** The cache entry of a valid token. */
+export function validEntry(identity: Identity, format: TokenFormat, hashes: readonly string[]): ValidEntry {
+  return { valid: true, identity, expiresAtMs: identity.expiresAt.getTime(), format, hashes };
 }
 
 /** What the cache remembers of a token: its identity, or that it is invalid and why. */

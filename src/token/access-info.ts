@@ -86,13 +86,25 @@ function record(value: unknown): Record<string, unknown> | undefined {
 /** Reads a v2.0 ({"access": …}) or v3 ({"token": …}) token body. Malformed bodies are ERR_TOKEN_INVALID. */
 export function readIdentity(body: unknown): Identity {
   const access = own(body, 'access');
-  if (access !== undefined) return readV2(body, access);
+  if (access !== undefined) return deepFreeze(readV2(body, access));
   const token = own(body, 'token');
-  if (token !== undefined) return readV3(body, token);
+  if (token !== undefined) return deepFreeze(readV3(body, token));
   throw new TokenRejectedError('ERR_TOKEN_INVALID', 'token body is neither a v2.0 ("access") nor a v3 ("token") body');
 }
 
-const DEFAULT_DOMAIN: NamedRef = { id: 'default', name: 'Default' };
+/**
+ * Identities are cached and handed to every request with the same token: frozen, with the body and every
+ * nested object and array, so that code downstream cannot change what the next request sees.
+ */
+function deepFreeze<T>(value: T): T {
+  if (value !== null && typeof value === 'object' && !Object.isFrozen(value)) {
+    Object.freeze(value);
+    for (const key of Object.keys(value)) deepFreeze((value as Record<string, unknown>)[key]);
+  }
+  return value;
+}
+
+const DEFAULT_DOMAIN: NamedRef = Object.freeze({ id: 'default', name: 'Default' });
 
 function readV2(body: unknown, access: unknown): Identity {
   const token = own(access, 'token');

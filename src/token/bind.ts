@@ -14,19 +14,20 @@ export function checkBind(identity: Identity, mode: string, remoteUser: string |
   if (mode === 'disabled') return;
   const bind = identity.bind;
   const kinds = bind ? Object.keys(bind) : [];
-  const refuse = (why: string) => {
-    throw new TokenRejectedError('ERR_TOKEN_BIND', `token bind check failed (enforce_token_bind = ${mode}): ${why}`);
-  };
   if (kinds.length === 0) {
-    if (mode === 'permissive' || mode === 'strict') return;
-    refuse(mode === 'required' ? 'the token is not bound' : `the token is not bound to ${mode}`);
+    if (mode === 'permissive' || mode === 'strict') return; // the common case: checked on every request
+    refuse(mode, mode === 'required' ? 'the token is not bound' : `the token is not bound to ${mode}`);
   }
   for (const kind of kinds) {
     if (kind === 'kerberos') {
-      if (!remoteUser || remoteUser !== bind![kind]) refuse('the token is bound to a Kerberos principal this request did not authenticate as');
+      if (!remoteUser || remoteUser !== bind![kind]) refuse(mode, 'the token is bound to a Kerberos principal this request did not authenticate as');
     } else if (mode !== 'permissive') {
-      refuse(`the token is bound to ${kind}, which this server cannot verify`);
+      refuse(mode, `the token is bound to ${kind}, which this server cannot verify`);
     }
   }
-  if (!['permissive', 'strict', 'required'].includes(mode) && !kinds.includes(mode)) refuse(`the token is not bound to ${mode}`);
+  if (!['permissive', 'strict', 'required'].includes(mode) && !kinds.includes(mode)) refuse(mode, `the token is not bound to ${mode}`);
+}
+
+function refuse(mode: string, why: string): never {
+  throw new TokenRejectedError('ERR_TOKEN_BIND', `token bind check failed (enforce_token_bind = ${mode}): ${why}`);
 }

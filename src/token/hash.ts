@@ -1,3 +1,4 @@
+import * as crypto from 'node:crypto';
 import { createHash, getHashes } from 'node:crypto';
 import { classifyToken } from './format.js';
 
@@ -8,13 +9,17 @@ export function isHashAlgorithm(name: string): boolean {
   return available.has(name.toLowerCase());
 }
 
+/** One-shot digest (crypto.hash, Node >= 20.12: no Hash object per call), else createHash. */
+const digestHex: (algorithm: string, text: string) => string =
+  typeof crypto.hash === 'function' ? (algorithm, text) => crypto.hash(algorithm, text, 'hex') : (algorithm, text) => createHash(algorithm).update(text, 'utf8').digest('hex');
+
 /**
  * The id of a token as keystoneclient's `cms_hash_token` computes it: for PKI and PKIZ tokens the lower-case
  * hex digest of the UTF-8 token, for any other token the token itself. Cache keys and revocation ids use it.
  */
 export function hashToken(token: string, algorithm = 'md5'): string {
   if (classifyToken(token) === 'online') return token;
-  return createHash(algorithm).update(token, 'utf8').digest('hex');
+  return digestHex(algorithm, token);
 }
 
 /** A short, safe name of a token for logs: never the token itself, even for online tokens. */

@@ -178,3 +178,46 @@ test('delay_auth_decision with a valid user token and an invalid service token: 
     await strict.close();
   }
 });
+
+test('a cache hit is decided in the same tick; each request gets its own req.keystone, and no app code can change what the next request sees', async () => {
+  const auth = authToken({ identity_uri: idp.url, ...idp.adminCredentials, logger: new CapturingLogger(), signing_dir: tempDir() });
+  const seen: { sync: boolean; roles: string; expires: string; refused: string[] }[] = [];
+  const server = createServer((req, res) => {
+    let returned = false;
+    auth(req, res, () => {
+      const keystone = req.keystone!;
+      const refused: string[] = [];
+      const attempt = (what: string, change: () => void) => {
+        try {
+          change();
+        } catch (error) {
+          if (error instanceof TypeError) refused.push(what);
+        }
+      };
+      seen.push({ sync: !returned, roles: keystone.roles.join(','), expires: keystone.expiresAt.toISOString(), refused });
+      attempt('roles', () => (keystone.roles as string[]).push('admin'));
+      attempt('user', () => ((keystone.user as { id: string }).id = 'root'));
+      attempt('body', () => ((keystone.body as { token: { roles: unknown[] } }).token.roles = []));
+      keystone.expiresAt.setTime(Date.now() + 1e12); // its own copy
+      (keystone as unknown as Record<string, unknown>).mine = true; // its own object
+      res.end(`${req.headers['x-roles']}`);
+    });
+    returned = true;
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/`;
+  try {
+    const token = await idp.issueToken({ user: 'erin', roles: ['member'] });
+    for (let i = 0; i < 3; i++) {
+      const response = await fetch(url, { headers: { 'x-auth-token': token } });
+      assert.equal(await response.text(), 'member');
+    }
+    assert.deepEqual(seen.map((s) => s.sync), [false, true, true], 'the first request verifies; the next two are cache hits, decided at once');
+    assert.ok(seen.every((s) => s.roles === 'member' && s.expires === seen[0]!.expires), JSON.stringify(seen));
+    assert.deepEqual(seen[0]!.refused, ['roles', 'user', 'body']);
+    assert.equal(auth.stats.cmsVerifications, 1);
+  } finally {
+    server.close();
+    await auth.close();
+  }
+});

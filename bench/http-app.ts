@@ -1,0 +1,31 @@
+// One app of the HTTP benchmark in its own process (so that apps share neither JIT feedback nor heap):
+// `node --import tsx bench/http-app.ts <bare|noop|guarded|jwt>` with its settings in HTTP_APP_CONFIG. Prints
+// {"url": …} once listening; answers "cpu" messages with this process's CPU time (µs).
+import express from 'express';
+import type { AddressInfo } from 'node:net';
+import { expressjwt } from 'express-jwt';
+import { authToken, type Logger } from '../src/index.js';
+
+const quiet: Logger = { debug() {}, info() {}, warn() {}, error() {} };
+const config = JSON.parse(process.env.HTTP_APP_CONFIG ?? '{}') as { identity_uri: string; admin_user: string; admin_password: string; admin_tenant_name: string; jwtPublicKey: string };
+const kind = process.argv[2];
+
+const handler = (req: express.Request, res: express.Response) => {
+  res.json({ user: req.headers['x-user-id'] ?? null, ok: true });
+};
+const app = express();
+if (kind === 'noop') app.use((_req, _res, next) => next());
+if (kind === 'guarded') app.use(authToken({ identity_uri: config.identity_uri, admin_user: config.admin_user, admin_password: config.admin_password, admin_tenant_name: config.admin_tenant_name, logger: quiet }));
+if (kind === 'jwt') app.use(expressjwt({ secret: config.jwtPublicKey, algorithms: ['RS256'] }));
+app.get('/v1/things', handler);
+
+const server = app.listen(0, '127.0.0.1', () => {
+  console.log(JSON.stringify({ url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/v1/things` }));
+});
+process.on('message', (message) => {
+  if (message === 'cpu') {
+    const used = process.cpuUsage();
+    process.send!({ cpu: used.user + used.system });
+  }
+});
+process.on('disconnect', () => process.exit(0));
