@@ -27,7 +27,7 @@ export async function microsPerAsyncCall(fn: () => Promise<unknown>, runs: numbe
  * Measures several functions in alternating rounds and keeps each one's best round, so that warm-up, JIT and
  * a busy neighbour weigh the same on all of them. Returns microseconds per call, in the order given.
  */
-export function compareMicros(fns: (() => unknown)[], rounds = 5, roundMs = 150): number[] {
+export function compareMicros(fns: (() => unknown)[], rounds = 9, roundMs = 200): number[] {
   const best = fns.map(() => Infinity);
   for (let round = 0; round < rounds; round++) {
     fns.forEach((fn, i) => {

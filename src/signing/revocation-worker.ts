@@ -19,6 +19,11 @@ export const WORKER_THRESHOLD_BYTES = 256 * 1024;
  */
 const WORKER_SOURCE = `
 const { parentPort, workerData } = require('node:worker_threads');
+try {
+  // Linux: this thread alone at the lowest CPU priority, so that on a busy machine request handling comes first.
+  const tid = Number(require('node:fs').readlinkSync('/proc/thread-self').split('/').pop());
+  if (tid > 0) require('node:os').setPriority(tid, 19);
+} catch {}
 ${buildRevokedTables.toString()}
 function standalone(buffer) { const copy = new Uint8Array(buffer.length); copy.set(buffer); return copy; }
 try {

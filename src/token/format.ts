@@ -27,22 +27,43 @@ export function classifyToken(token: string): TokenFormat {
 
 /**
  * Strict, canonical base64: the text must be exactly what encoding the decoded bytes gives back (padding
- * optional). Node's decoder alone skips stray characters and ignores the unused low bits of the last
- * character; accepting such variants would let one token travel under many strings, each with its own hash,
- * and so slip past a revocation list that names the token by the hash of its string.
+ * optional, but if present, exact). Node's decoder alone skips stray characters and ignores the unused low
+ * bits of the last character; accepting such variants would let one token travel under many strings, each
+ * with its own hash, and so slip past a revocation list that names the token by the hash of its string.
  */
-function decodeBase64(text: string, encoding: 'base64' | 'base64url', what: string): Buffer {
-  const bytes = text.length % 4 === 1 ? undefined : Buffer.from(text, encoding);
-  if (!bytes || bytes.length === 0 || withoutPadding(bytes.toString(encoding)) !== withoutPadding(text)) {
+export function decodeBase64(text: string, encoding: 'base64' | 'base64url', what: string): Buffer {
+  const bytes = isCanonicalShape(text, encoding) ? Buffer.from(text, encoding) : undefined;
+  // Every character Node's decoder skips (or stops at) makes the output shorter than the length implies.
+  if (!bytes || bytes.length === 0 || bytes.length !== Math.floor((unpaddedLength(text) * 3) / 4)) {
     throw new TokenFormatError('ERR_TOKEN_MALFORMED', `${what} is not valid (canonical) base64`);
   }
   return bytes;
 }
 
-function withoutPadding(text: string): string {
+/** Base64 digit values (both alphabets: Node's decoders accept either). */
+const DIGIT = new Int8Array(128).fill(-1);
+for (let i = 0; i < 64; i++) DIGIT['ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/'.charCodeAt(i)] = i;
+DIGIT[0x2d] = 62; // '-'
+DIGIT[0x5f] = 63; // '_'
+
+/**
+ * What re-encoding would catch, checked without re-encoding: no character of the other alphabet (Node decodes
+ * both), a length that a whole number of bytes gives, and zero unused bits in the last character.
+ */
+function isCanonicalShape(text: string, encoding: 'base64' | 'base64url'): boolean {
+  const n = unpaddedLength(text);
+  if (n === 0 || n % 4 === 1) return false;
+  if (n !== text.length && text.length % 4 !== 0) return false; // padding: none, or exactly to a multiple of 4
+  if (encoding === 'base64' ? text.includes('-') || text.includes('_') : text.includes('+') || text.includes('/')) return false;
+  const last = DIGIT[text.charCodeAt(n - 1)] ?? -1;
+  if (last < 0) return false;
+  return n % 4 === 2 ? (last & 0x0f) === 0 : n % 4 === 3 ? (last & 0x03) === 0 : true;
+}
+
+function unpaddedLength(text: string): number {
   let end = text.length;
   while (end > 0 && text.charCodeAt(end - 1) === 0x3d) end--;
-  return end === text.length ? text : text.slice(0, end);
+  return end;
 }
 
 /** The PKI form of a DER message, as keystoneclient's cms_to_token writes it. */
@@ -90,6 +111,8 @@ export function tokenToDer(token: string | Uint8Array, limits: DecodeLimits = {}
   if (trimmed.startsWith('-----BEGIN')) return decodePem(trimmed);
   switch (classifyToken(trimmed)) {
     case 'pki':
+      // keystoneclient writes "/" as "-": a "/" in a PKI token is the same token under another string.
+      if (trimmed.includes('/')) throw new TokenFormatError('ERR_TOKEN_MALFORMED', 'PKI token is not valid (canonical) base64: it contains "/", written "-" in PKI tokens');
       return decodeBase64(trimmed.replace(/-/g, '/'), 'base64', 'PKI token');
     case 'pkiz':
       return inflateBounded(

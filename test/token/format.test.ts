@@ -91,3 +91,54 @@ test('hashToken agrees with keystoneclient run live on a fresh token', (t) => {
   assert.equal(out.status, 0, out.stderr);
   assert.equal(out.stdout.trim(), `${hashToken(sample)} ${hashToken(sample, 'sha256')}`);
 });
+
+test('base64 is accepted only in its canonical form: the fast check agrees with re-encoding on 20,000 mutated strings', async () => {
+  const fc = (await import('fast-check')).default;
+  const { decodeBase64 } = await import('../../src/token/format.js');
+  // The reference: decode, re-encode, compare (padding optional, exact when present).
+  const canonical = (text: string, encoding: 'base64' | 'base64url') => {
+    const unpadded = text.replace(/=+$/, '');
+    const bytes = Buffer.from(text, encoding);
+    const padOk = unpadded.length === text.length || text.length % 4 === 0;
+    return bytes.length > 0 && padOk && unpadded.length % 4 !== 1 && bytes.toString(encoding).replace(/=+$/, '') === unpadded;
+  };
+  const decides = (text: string, encoding: 'base64' | 'base64url') => {
+    try {
+      decodeBase64(text, encoding, 'test');
+      return true;
+    } catch (error) {
+      assert.ok(error instanceof TokenFormatError && error.code === 'ERR_TOKEN_MALFORMED');
+      return false;
+    }
+  };
+  const odd = fc.constantFrom('=', '-', '_', '+', '/', ' ', '\n', '\t', '!', '.', 'é', '\u0000', 'A', 'B', 'Q', 'w', '0');
+  const mutated = fc
+    .tuple(fc.uint8Array({ minLength: 1, maxLength: 40 }), fc.constantFrom<'base64' | 'base64url'>('base64', 'base64url'), fc.array(fc.tuple(fc.nat(), odd, fc.constantFrom('insert', 'replace', 'append')), { maxLength: 3 }), fc.boolean())
+    .map(([bytes, encoding, edits, strip]) => {
+      let text = Buffer.from(bytes).toString(encoding === 'base64url' ? 'base64url' : 'base64');
+      if (encoding === 'base64url' && !strip) text = text.padEnd(Math.ceil(text.length / 4) * 4, '=');
+      if (encoding === 'base64' && strip) text = text.replace(/=+$/, '');
+      for (const [at, char, kind] of edits) {
+        const i = at % (text.length + 1);
+        text = kind === 'insert' ? text.slice(0, i) + char + text.slice(i) : kind === 'replace' ? text.slice(0, i) + char + text.slice(i + 1) : text + char;
+      }
+      return { text, encoding };
+    });
+  let accepted = 0;
+  fc.assert(
+    fc.property(mutated, ({ text, encoding }) => {
+      const expected = canonical(text, encoding);
+      assert.equal(decides(text, encoding), expected, JSON.stringify({ text, encoding }));
+      if (expected) accepted++;
+    }),
+    { numRuns: 20_000 },
+  );
+  assert.ok(accepted > 1000, `the generator must also produce canonical strings (${accepted})`);
+});
+
+test('a PKI token written with "/" instead of "-" is refused as non-canonical', () => {
+  const pki = token('v3-rsa-sha256', 'pki');
+  assert.ok(pki.includes('-'), 'the fixture must contain a "-" to swap');
+  assert.throws(() => tokenToDer(pki.replace('-', '/')), (error: unknown) => error instanceof TokenFormatError && error.code === 'ERR_TOKEN_MALFORMED');
+  assert.ok(tokenToDer(pki).length > 0);
+});
