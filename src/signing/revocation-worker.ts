@@ -13,8 +13,8 @@ export const WORKER_THRESHOLD_BYTES = 256 * 1024;
 
 /**
  * Self-contained worker code (no imports from this package, so it runs the same from the ESM and CommonJS
- * builds; buildRevokedTables is self-contained for this reason). Two jobs: 'signed' turns the {"signed": PEM}
- * answer, or the PEM of revoked.pem, into the DER to verify and the PEM bytes to store; 'ids' turns the
+ * builds; buildRevokedTables is self-contained for this reason). Two jobs: 'json' and 'pem' turn the
+ * {"signed": PEM} answer, or the PEM of revoked.pem, into the DER to verify; 'ids' turns the
  * verified content {"revoked": [{"id": …}]} into id tables.
  */
 const WORKER_SOURCE = `
@@ -41,8 +41,7 @@ try {
     const body64 = pem.slice(header[0].length, footer);
     if (/[^A-Za-z0-9+/=\\s]/.test(body64)) throw new Error('the revocation list is not valid base64');
     const der = standalone(Buffer.from(body64, 'base64'));
-    const pemBytes = workerData.job === 'json' ? standalone(Buffer.from(pem, 'utf8')) : new Uint8Array(workerData.buffer, workerData.offset, workerData.length);
-    parentPort.postMessage({ der, pem: pemBytes }, [der.buffer, pemBytes.buffer]);
+    parentPort.postMessage({ der }, [der.buffer]);
   } else {
     const list = JSON.parse(text);
     if (!list || !Array.isArray(list.revoked)) throw new Error('the revocation list has no "revoked" array');
@@ -77,17 +76,18 @@ function fail(cause: unknown): never {
 }
 
 /**
- * The revocation list answer ({"signed": PEM}, or the PEM of revoked.pem) as the DER to verify and the PEM to
- * store. Takes ownership of `body`: a large one is handed to the worker thread and is unusable afterwards.
+ * The revocation list answer ({"signed": PEM}, or the PEM of revoked.pem): a large one as the DER to verify,
+ * decoded on a worker thread; a small one as its PEM text. Takes ownership of a large `body`: it is handed to
+ * the worker thread and is unusable afterwards.
  */
-export async function decodeRevocationList(body: Uint8Array, kind: 'json' | 'pem'): Promise<{ der: Uint8Array | undefined; pem: Uint8Array | string }> {
+export async function decodeRevocationList(body: Uint8Array, kind: 'json' | 'pem'): Promise<{ der: Uint8Array; pem?: undefined } | { der?: undefined; pem: string }> {
   try {
-    if (body.length > WORKER_THRESHOLD_BYTES) return await onWorker<{ der: Uint8Array; pem: Uint8Array }>(kind, body);
+    if (body.length > WORKER_THRESHOLD_BYTES) return await onWorker<{ der: Uint8Array }>(kind, body);
     const text = Buffer.from(body.buffer, body.byteOffset, body.byteLength).toString('utf8');
-    if (kind === 'pem') return { der: undefined, pem: text };
+    if (kind === 'pem') return { pem: text };
     const parsed = JSON.parse(text) as { signed?: unknown };
     if (typeof parsed?.signed !== 'string') throw new Error('the answer has no "signed" revocation list');
-    return { der: undefined, pem: parsed.signed }; // small: the PEM text is verified directly
+    return { pem: parsed.signed }; // small: the PEM text is verified directly
   } catch (cause) {
     return fail(cause);
   }

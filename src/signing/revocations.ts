@@ -1,11 +1,11 @@
 import { IdentityServerError, KeystoneAuthError } from '../errors.js';
-import type { SigningMaterial } from '../cms/verify.js';
+import type { SigningMaterial, VerifiedToken } from '../cms/verify.js';
 import type { AdminToken } from '../identity/admin-token.js';
 import type { IdentityClient } from '../identity/client.js';
 import { PATHS, type VersionDiscovery } from '../identity/versions.js';
 import type { Logger } from '../logger.js';
 import { curableByNewCertificates, type CertificateStore } from './certificates.js';
-import { REVOKED_FILE, type SigningDir } from './signing-dir.js';
+import { pemSlices, REVOKED_FILE, type SigningDir } from './signing-dir.js';
 import { decodeRevocationList, revokedIds } from './revocation-worker.js';
 import type { RevokedSet } from './revoked-set.js';
 
@@ -80,7 +80,8 @@ export class RevocationList {
     if (!stored || now - stored.mtimeMs >= this.deps.cacheTimeMs) return;
     try {
       const decoded = await decodeRevocationList(stored.bytes, 'pem');
-      this.revoked = await this.parse(decoded.der ?? decoded.pem, await this.deps.certificates.current());
+      const verified = await this.verify(decoded.der ?? decoded.pem!, await this.deps.certificates.current());
+      this.revoked = await revokedIds(verified.content);
       this.fetchedAt = stored.mtimeMs;
     } catch (error) {
       this.deps.logger.warn({ error: (error as Error).message }, 'revoked.pem in signing_dir cannot be used; fetching the list');
@@ -105,25 +106,26 @@ export class RevocationList {
       if (response!.status !== 200) {
         throw new IdentityServerError(response!.status === 401 || response!.status === 403 ? 'ERR_IDENTITY_AUTH' : 'ERR_IDENTITY_RESPONSE', `GET ${path} answered ${response!.status}`);
       }
-      // Large answers are decoded on a worker thread: the DER to verify, and the PEM to store as revoked.pem.
+      // Large answers are decoded on a worker thread into the DER to verify; small ones are verified as PEM text.
       const decoded = await decodeRevocationList(response!.body, 'json');
-      const signed = decoded.der ?? decoded.pem;
-      let material = await this.deps.certificates.current();
-      let revoked: RevokedSet;
+      const signed = decoded.der ?? decoded.pem!;
+      let verified: VerifiedToken;
       try {
-        revoked = await this.parse(signed, material);
+        verified = await this.verify(signed, await this.deps.certificates.current());
       } catch (error) {
         if (!curableByNewCertificates(error)) throw error;
-        material = await this.deps.certificates.refresh('revocation list signed by another certificate');
-        revoked = await this.parse(signed, material);
+        verified = await this.verify(signed, await this.deps.certificates.refresh('revocation list signed by another certificate'));
       }
+      // Written before the ids are read, which takes the DER away to a worker; a large list's PEM is written a
+      // slice at a time, never held whole.
+      await this.deps.dir.write(REVOKED_FILE, typeof signed === 'string' ? signed : pemSlices(verified.der)).catch((error: Error) => {
+        this.deps.logger.error({ error: error.message }, 'cannot write revoked.pem; the list stays in memory');
+      });
+      const revoked = await revokedIds(verified.content);
       this.revoked = revoked;
       this.fetchedAt = Date.now();
       if (this.failing) this.deps.logger.info({ entries: revoked.size }, 'revocation list fetched again');
       this.failing = false;
-      await this.deps.dir.write(REVOKED_FILE, decoded.pem).catch((error: Error) => {
-        this.deps.logger.error({ error: error.message }, 'cannot write revoked.pem; the list stays in memory');
-      });
       return revoked;
     } catch (error) {
       if (!this.failing) this.deps.logger.warn({ error: (error as Error).message, code: (error as KeystoneAuthError).code }, 'cannot refresh the revocation list');
@@ -132,13 +134,8 @@ export class RevocationList {
     }
   }
 
-  /**
-   * Verifies the signed list (PEM text or DER) and reads its ids. A large list's bytes go to a worker thread
-   * once verified: unusable afterwards.
-   */
-  private async parse(signedPem: string | Uint8Array, material: SigningMaterial): Promise<RevokedSet> {
-    const limits = { maxTokenLength: Number.MAX_SAFE_INTEGER, maxInflatedBytes: 256 * 1024 * 1024 };
-    const verified = await material.verifyAsync(signedPem, limits);
-    return revokedIds(verified.content);
+  /** Verifies the signed list (PEM text or DER). */
+  private verify(signed: string | Uint8Array, material: SigningMaterial): Promise<VerifiedToken> {
+    return material.verifyAsync(signed, { maxTokenLength: Number.MAX_SAFE_INTEGER, maxInflatedBytes: 256 * 1024 * 1024 });
   }
 }

@@ -98,7 +98,7 @@ export class SigningDir {
    * Writes atomically: readers see the old file or the new one, never half of one. On failure (read-only,
    * full disk) nothing is left behind and SigningDirWriteError is thrown.
    */
-  async write(name: string, text: string | Uint8Array): Promise<void> {
+  async write(name: string, text: string | Uint8Array | Iterable<string>): Promise<void> {
     try {
       await mkdir(this.path, { recursive: true, mode: 0o700 }); // deleted while running: recreate
     } catch {
@@ -109,7 +109,8 @@ export class SigningDir {
     let handle;
     try {
       handle = await open(temporary, constants.O_CREAT | constants.O_EXCL | constants.O_WRONLY, 0o600);
-      await handle.writeFile(text);
+      if (typeof text === 'string' || text instanceof Uint8Array) await handle.writeFile(text);
+      else for (const piece of text) await handle.writeFile(piece); // each from the current position, written whole
       await handle.sync();
       await handle.close();
       handle = undefined;
@@ -125,4 +126,20 @@ export class SigningDir {
   async dispose(): Promise<void> {
     if (this.temporary) await rm(this.path, { recursive: true, force: true }).catch(() => {});
   }
+}
+
+/**
+ * The PEM text of a DER message, 48 KiB of DER (1,024 lines) at a time: a revocation list's DER runs to
+ * megabytes, and its PEM need never be held whole.
+ */
+export function* pemSlices(der: Uint8Array, label = 'CMS'): Generator<string> {
+  yield `-----BEGIN ${label}-----\n`;
+  const step = 48 * 1024;
+  for (let offset = 0; offset < der.length; offset += step) {
+    const base64 = Buffer.from(der.buffer, der.byteOffset + offset, Math.min(step, der.length - offset)).toString('base64');
+    const lines: string[] = [];
+    for (let i = 0; i < base64.length; i += 64) lines.push(base64.slice(i, i + 64));
+    yield `${lines.join('\n')}\n`;
+  }
+  yield `-----END ${label}-----\n`;
 }
