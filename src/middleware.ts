@@ -106,6 +106,16 @@ export function authToken(options: AuthTokenOptions): AuthTokenMiddleware {
   const protocol = new AuthProtocol(options);
   const delay = protocol.options.delayAuthDecision;
   const wwwAuthenticate = `Keystone uri='${protocol.options.wwwAuthenticateUri}'`;
+  const remoteUserOf = options.remoteUser;
+  const remoteUser = (req: IncomingMessage): string | undefined => {
+    try {
+      const user = remoteUserOf!(req);
+      return typeof user === 'string' && user !== '' ? user : undefined;
+    } catch (error) {
+      protocol.logger.error({ error: String(error) }, 'the remoteUser option threw; the request has no Kerberos principal');
+      return undefined; // a Kerberos-bound token is then refused: fail closed
+    }
+  };
 
   const apply = (req: IncomingMessage, res: ServerResponse, next: Next | undefined, decision: Decision) => {
     const headers = decision.headers;
@@ -123,7 +133,7 @@ export function authToken(options: AuthTokenOptions): AuthTokenMiddleware {
     stripForgeableHeaders(req);
     if (req.keystone !== undefined) delete req.keystone;
     // Cache hits are decided synchronously; anything else comes back as a promise.
-    const decided = protocol.decide(req.headers);
+    const decided = protocol.decide(req.headers, remoteUserOf ? { remoteUser: remoteUser(req) } : undefined);
     if (!(decided instanceof Promise)) {
       apply(req, res, next, decided);
       return;

@@ -1,9 +1,10 @@
 import { ConfigError } from './errors.js';
 import { isHashAlgorithm } from './token/hash.js';
+import type { IncomingMessage } from 'node:http';
 import type { Logger } from './logger.js';
 import type { TokenStore } from './cache/token-store.js';
 
-type OptionType = 'string' | 'int' | 'float' | 'bool' | 'list' | 'object';
+type OptionType = 'string' | 'int' | 'float' | 'bool' | 'list' | 'object' | 'function';
 
 /** One option: its name in keystone_authtoken, type, default and help. The README table is generated from these. */
 export interface OptionDeclaration {
@@ -62,6 +63,7 @@ export const EXTRA_DECLARATIONS: readonly OptionDeclaration[] = [
   { name: 'certificateRefetchCooldown', type: 'int', default: 60, help: 'Seconds between two refetches of the signing certificates caused by tokens from an unknown signer.' },
   { name: 'revocationMaxStaleness', type: 'int', default: 300, help: 'Seconds a revocation list may be used past its refresh time while the identity server cannot give a new one; past it, uncached PKI tokens get 503.' },
   { name: 'identityResponseMaxBytes', type: 'int', default: 67108864, help: 'Largest answer accepted from the identity server, in bytes (a revocation list of 100,000 entries is about 11 MB).' },
+  { name: 'remoteUser', type: 'function', default: undefined, help: "(req) => the Kerberos principal the request authenticated as, or undefined: keystonemiddleware's REMOTE_USER (e.g. read from a header your authenticating proxy sets and clients cannot). Tokens bound to Kerberos need it under enforce_token_bind." },
   { name: 'memcacheTimeout', type: 'int', default: 200, help: 'Milliseconds to wait for memcached before going on without the shared cache.' },
 ];
 
@@ -101,6 +103,8 @@ export interface AuthTokenOptions {
   service_token_roles?: string[] | string;
   service_token_roles_required?: boolean | string;
   logger?: Logger;
+  /** The Kerberos principal a request authenticated as (REMOTE_USER), for tokens bound to Kerberos. */
+  remoteUser?: (req: IncomingMessage) => string | undefined;
   maxTokenLength?: number;
   maxInflatedBytes?: number;
   cacheMaxEntries?: number;
@@ -205,6 +209,9 @@ function coerce(declaration: OptionDeclaration, raw: unknown): unknown {
       throw fail('a boolean (true/false)');
     }
     case 'object':
+      return raw;
+    case 'function':
+      if (typeof raw !== 'function') throw fail('a function');
       return raw;
     case 'list': {
       if (Array.isArray(raw) && raw.every((item) => typeof item === 'string')) return raw.map((item) => item.trim()).filter(Boolean);

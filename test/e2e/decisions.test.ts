@@ -221,3 +221,24 @@ test('a cache hit is decided in the same tick; each request gets its own req.key
     await auth.close();
   }
 });
+
+test('a token bound to Kerberos passes only when the remoteUser option names its principal', async () => {
+  const bound = await idp.issueToken({ user: 'kerb', bind: { kerberos: 'kerb@EXAMPLE.ORG' } });
+  const fromProxy = (req: { headers: Record<string, unknown> }) => req.headers['x-test-remote-user'] as string | undefined;
+  const withOption = await startApp(idp, { enforce_token_bind: 'kerberos', remoteUser: fromProxy });
+  const without = await startApp(idp, { enforce_token_bind: 'permissive' });
+  const throwing = await startApp(idp, { enforce_token_bind: 'kerberos', remoteUser: () => { throw new Error('no principal'); } });
+  try {
+    for (let i = 0; i < 2; i++) { // a miss, then a cache hit: the principal is checked on every request
+      assert.equal((await withOption.get({ 'x-auth-token': bound, 'x-test-remote-user': 'kerb@EXAMPLE.ORG' })).status, 200);
+      assert.equal((await withOption.get({ 'x-auth-token': bound, 'x-test-remote-user': 'mallory@EXAMPLE.ORG' })).status, 401);
+      assert.equal((await withOption.get({ 'x-auth-token': bound })).status, 401);
+    }
+    assert.equal((await without.get({ 'x-auth-token': bound })).status, 401, 'no principal known: refused, as keystonemiddleware does');
+    assert.equal((await throwing.get({ 'x-auth-token': bound })).status, 401);
+    assert.match(throwing.logger.text(), /remoteUser option threw/);
+    assert.throws(() => authToken({ identity_uri: idp.url, remoteUser: 'x' as never }), /remoteUser must be a function/);
+  } finally {
+    await Promise.all([withOption.close(), without.close(), throwing.close()]);
+  }
+});
