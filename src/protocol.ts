@@ -96,17 +96,15 @@ export class AuthProtocol {
   }
 
   private decideFromCache(headers: RequestHeaders, context: { remoteUser?: string }): Decision | undefined {
-    if (headers['x-service-token'] !== undefined || this.options.checkRevocationsForCached || this.options.tokenCacheTime < 0) return undefined;
+    if (headers['x-service-token'] !== undefined || this.options.checkRevocationsForCached) return undefined;
     const token = single(headers['x-auth-token']) ?? single(headers['x-storage-token']);
     if (!token || token.length > this.options.maxTokenLength) return undefined;
     const entry = this.lookup(this.tokenIds(token).hashes);
     if (!entry?.valid || entry.expiresAtMs <= Date.now()) return undefined;
-    if (this.options.enforceTokenBind !== 'disabled') {
-      try {
-        checkBind(entry.identity, this.options.enforceTokenBind, context.remoteUser);
-      } catch {
-        return undefined; // validate() says why
-      }
+    try {
+      checkBind(entry.identity, this.options.enforceTokenBind, context.remoteUser);
+    } catch {
+      return undefined; // validate() says why
     }
     this.counters.cacheHits++;
     const headersOut = (entry.userHeaders ??= userHeaders(entry.identity, this.options.includeServiceCatalog));
