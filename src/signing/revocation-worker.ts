@@ -13,7 +13,7 @@ export const WORKER_THRESHOLD_BYTES = 256 * 1024;
 
 /**
  * Self-contained worker code (no imports from this package, so it runs the same from the ESM and CommonJS
- * builds; buildRevokedTables is self-contained for this reason). Two jobs: 'json' and 'pem' turn the
+ * builds; buildRevokedTables and listIds are self-contained for this reason). Two jobs: 'json' and 'pem' turn the
  * {"signed": PEM} answer, or the PEM of revoked.pem, into the DER to verify; 'ids' turns the
  * verified content {"revoked": [{"id": …}]} into id tables.
  */
@@ -25,6 +25,7 @@ try {
   if (tid > 0) require('node:os').setPriority(tid, 19);
 } catch {}
 ${buildRevokedTables.toString()}
+${listIds.toString()}
 function standalone(buffer) { const copy = new Uint8Array(buffer.length); copy.set(buffer); return copy; }
 try {
   const text = new TextDecoder('utf-8', { fatal: true }).decode(new Uint8Array(workerData.buffer, workerData.offset, workerData.length));
@@ -43,11 +44,7 @@ try {
     const der = standalone(Buffer.from(body64, 'base64'));
     parentPort.postMessage({ der }, [der.buffer]);
   } else {
-    const list = JSON.parse(text);
-    if (!list || !Array.isArray(list.revoked)) throw new Error('the revocation list has no "revoked" array');
-    const ids = [];
-    for (const entry of list.revoked) if (entry && typeof entry.id === 'string') ids.push(entry.id.toLowerCase());
-    const built = buildRevokedTables(ids);
+    const built = buildRevokedTables(listIds(text));
     parentPort.postMessage(built, built.tables.map((table) => table.bytes.buffer));
   }
 } catch (error) {
@@ -80,25 +77,29 @@ function fail(cause: unknown): never {
  * decoded on a worker thread; a small one as its PEM text. Takes ownership of a large `body`: it is handed to
  * the worker thread and is unusable afterwards.
  */
-export async function decodeRevocationList(body: Uint8Array, kind: 'json' | 'pem'): Promise<{ der: Uint8Array; pem?: undefined } | { der?: undefined; pem: string }> {
+export async function decodeRevocationList(body: Uint8Array, kind: 'json' | 'pem'): Promise<Uint8Array | string> {
   try {
-    if (body.length > WORKER_THRESHOLD_BYTES) return await onWorker<{ der: Uint8Array }>(kind, body);
+    if (body.length > WORKER_THRESHOLD_BYTES) return (await onWorker<{ der: Uint8Array }>(kind, body)).der;
     const text = Buffer.from(body.buffer, body.byteOffset, body.byteLength).toString('utf8');
-    if (kind === 'pem') return { pem: text };
+    if (kind === 'pem') return text;
     const parsed = JSON.parse(text) as { signed?: unknown };
     if (typeof parsed?.signed !== 'string') throw new Error('the answer has no "signed" revocation list');
-    return { pem: parsed.signed }; // small: the PEM text is verified directly
+    return parsed.signed; // small: the PEM text is verified directly
   } catch (cause) {
     return fail(cause);
   }
 }
 
-function idsInline(content: Uint8Array): string[] {
-  const list = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(content)) as { revoked?: unknown };
+/**
+ * The lower-cased ids of a revocation list's JSON ({"revoked": [{"id": …}]}). Self-contained: its source also
+ * runs on the worker thread.
+ */
+function listIds(text: string): string[] {
+  const list = JSON.parse(text) as { revoked?: unknown };
   if (!list || !Array.isArray(list.revoked)) throw new Error('the revocation list has no "revoked" array');
   const ids: string[] = [];
   for (const entry of list.revoked) {
-    const id = (entry as { id?: unknown })?.id;
+    const id = (entry as { id?: unknown } | null)?.id;
     if (typeof id === 'string') ids.push(id.toLowerCase());
   }
   return ids;
@@ -110,7 +111,7 @@ function idsInline(content: Uint8Array): string[] {
  */
 export async function revokedIds(content: Uint8Array): Promise<RevokedSet> {
   try {
-    if (content.length <= WORKER_THRESHOLD_BYTES) return new RevokedSet(buildRevokedTables(idsInline(content)));
+    if (content.length <= WORKER_THRESHOLD_BYTES) return new RevokedSet(buildRevokedTables(listIds(new TextDecoder('utf-8', { fatal: true }).decode(content))));
     return new RevokedSet(await onWorker<RevokedTables>('ids', content));
   } catch (cause) {
     return fail(cause);

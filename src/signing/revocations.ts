@@ -12,8 +12,9 @@ import type { RevokedSet } from './revoked-set.js';
 /**
  * The revocation list: fetched with the admin token, verified with the signing certificates, held as a
  * RevokedSet of token hashes, written to revoked.pem. Refreshed when older than revocation_cache_time, one
- * refresh at a time; while a refresh runs or fails, the current list serves up to `maxStalenessMs` past its refresh time;
- * beyond that, and with no list at all, `ids()` throws IdentityServerError (503): never a silent pass.
+ * refresh at a time; while a refresh runs or fails, the current list serves up to `maxStalenessMs` past its
+ * refresh time; beyond that, and with no list at all, `ids()` throws IdentityServerError (503): never a
+ * silent pass.
  */
 export class RevocationList {
   private revoked: RevokedSet | undefined;
@@ -48,7 +49,7 @@ export class RevocationList {
     return hashes.some((hash) => ids.has(hash));
   }
 
-  /** The current Set, refreshed as needed (see the class comment). */
+  /** The current list, refreshed as needed (see the class comment). */
   async ids(now = Date.now()): Promise<RevokedSet> {
     if (!this.revoked && !this.loadedFromDisk) await this.loadFromDisk(now);
     const age = now - this.fetchedAt;
@@ -79,8 +80,8 @@ export class RevocationList {
     const stored = await this.deps.dir.read(REVOKED_FILE);
     if (!stored || now - stored.mtimeMs >= this.deps.cacheTimeMs) return;
     try {
-      const decoded = await decodeRevocationList(stored.bytes, 'pem');
-      const verified = await this.verify(decoded.der ?? decoded.pem!, await this.deps.certificates.current());
+      const signed = await decodeRevocationList(stored.bytes, 'pem');
+      const verified = await this.verify(signed, await this.deps.certificates.current());
       this.revoked = await revokedIds(verified.content);
       this.fetchedAt = stored.mtimeMs;
     } catch (error) {
@@ -107,8 +108,7 @@ export class RevocationList {
         throw new IdentityServerError(response!.status === 401 || response!.status === 403 ? 'ERR_IDENTITY_AUTH' : 'ERR_IDENTITY_RESPONSE', `GET ${path} answered ${response!.status}`);
       }
       // Large answers are decoded on a worker thread into the DER to verify; small ones are verified as PEM text.
-      const decoded = await decodeRevocationList(response!.body, 'json');
-      const signed = decoded.der ?? decoded.pem!;
+      const signed = await decodeRevocationList(response!.body, 'json');
       let verified: VerifiedToken;
       try {
         verified = await this.verify(signed, await this.deps.certificates.current());
