@@ -5,7 +5,7 @@ export const ERROR_CODES: Record<ErrorCode, { status: number; cause: string; fix
   ERR_TOKEN_MISSING: { status: 401, cause: 'No X-Auth-Token (or X-Storage-Token) header.', fix: 'Send a token; with delay_auth_decision the application decides.' },
   ERR_TOKEN_TOO_LONG: { status: 401, cause: 'The token is longer than maxTokenLength (64 KiB).', fix: 'Keystone tokens are far smaller; raise maxTokenLength only for huge catalogs.' },
   ERR_TOKEN_MALFORMED: { status: 401, cause: 'Not valid base64 / not a PKI, PKIZ or PEM CMS token.', fix: 'The client sent a damaged token: obtain a new one.' },
-  ERR_PKIZ_CORRUPT: { status: 401, cause: 'PKIZ payload is not valid zlib data.', fix: 'Obtain a new token.' },
+  ERR_PKIZ_CORRUPT: { status: 401, cause: 'PKIZ payload is not valid zlib data, has bytes after its zlib stream, or does not inflate to PEM CMS text (keystoneclient compresses the PEM, never DER).', fix: 'Obtain a new token.' },
   ERR_PKIZ_TOO_LARGE: { status: 401, cause: 'PKIZ token inflates past maxInflatedBytes (1 MiB): a zlib bomb, or an enormous catalog.', fix: 'Refused on purpose; raise maxInflatedBytes only if real tokens are that large.' },
   ERR_CMS_MALFORMED: { status: 401, cause: 'The decoded token is not a well-formed CMS SignedData (truncated, altered).', fix: 'Obtain a new token.' },
   ERR_CMS_NOT_SIGNED_DATA: { status: 401, cause: 'The CMS message is not SignedData.', fix: 'Obtain a new token.' },
@@ -13,7 +13,7 @@ export const ERROR_CODES: Record<ErrorCode, { status: number; cause: string; fix
   ERR_CMS_DETACHED: { status: 401, cause: 'The CMS message has no embedded content.', fix: 'Not a Keystone token (Keystone signs with -nodetach).' },
   ERR_SIGNER_MISMATCH: { status: 401, cause: 'The token was signed by another certificate than signing_cert.pem; after one refetch (rate-limited by certificateRefetchCooldown) it still is.', fix: 'Usually a rotated signing certificate, healed automatically; otherwise the token comes from another identity server.' },
   ERR_UNSUPPORTED_ALGORITHM: { status: 401, cause: 'MD5 or an unknown digest/signature algorithm.', fix: 'Make the identity server sign with sha256 (RSA, RSA-PSS or ECDSA).' },
-  ERR_SIGNATURE_INVALID: { status: 401, cause: 'The signature does not verify: the token was altered or forged.', fix: 'Obtain a new token; investigate if frequent.' },
+  ERR_SIGNATURE_INVALID: { status: 401, cause: 'The signature does not verify: the token was altered or forged. When another key may have made it (a rotation that kept issuer and serial, as keystone-manage pki_setup does), the certificates are refetched first, as for ERR_SIGNER_MISMATCH.', fix: 'Obtain a new token; investigate if frequent.' },
   ERR_MESSAGE_DIGEST_MISMATCH: { status: 401, cause: 'Signed attributes name another digest than the content has.', fix: 'The token was altered.' },
   ERR_CONTENT_TYPE_MISMATCH: { status: 401, cause: 'Signed contentType attribute is not id-data.', fix: 'Not a Keystone token.' },
   ERR_CONTENT_NOT_JSON: { status: 401, cause: 'The signed content is not UTF-8 JSON.', fix: 'Not a Keystone token.' },
@@ -38,4 +38,5 @@ export const ERROR_CODES: Record<ErrorCode, { status: number; cause: string; fix
   ERR_IDENTITY_RESPONSE: { status: 503, cause: 'The identity server answered an error, garbage, or too large a body.', fix: 'Check the identity server\'s logs.' },
   ERR_IDENTITY_AUTH: { status: 503, cause: 'The identity server refused admin_user/admin_password/admin_tenant_name (or admin_token).', fix: 'Fix the admin credentials.' },
   ERR_REVOCATION_LIST_STALE: { status: 503, cause: 'No revocation list fresher than revocation_cache_time + revocationMaxStaleness, so uncached PKI tokens cannot be checked (fail closed).', fix: 'Restore access to the identity server and the admin credentials.' },
+  ERR_CERTIFICATE_REFETCH_PENDING: { status: 503, cause: 'The token names another signer, or carries a signature the signing certificate\'s key did not make, and only fresher certificates could tell; they were fetched less than certificateRefetchCooldown ago. Undecidable now: answered 503 with Retry-After, never cached.', fix: 'Retry after the Retry-After delay: the next refetch decides. A rotation heals within one cooldown; if frequent, someone is sending forged tokens.' },
 };

@@ -46,7 +46,8 @@ export type ErrorCode =
   | 'ERR_IDENTITY_UNAVAILABLE'
   | 'ERR_IDENTITY_RESPONSE'
   | 'ERR_IDENTITY_AUTH'
-  | 'ERR_REVOCATION_LIST_STALE';
+  | 'ERR_REVOCATION_LIST_STALE'
+  | 'ERR_CERTIFICATE_REFETCH_PENDING';
 
 /** Base class of every error this library throws on purpose. */
 export class KeystoneAuthError extends Error {
@@ -66,7 +67,14 @@ export class KeystoneAuthError extends Error {
 export class TokenFormatError extends KeystoneAuthError {}
 
 /** The CMS message is malformed, uses a refused algorithm, names another signer, or its signature is wrong. HTTP 401. */
-export class CmsVerificationError extends KeystoneAuthError {}
+export class CmsVerificationError extends KeystoneAuthError {
+  /**
+   * For ERR_SIGNATURE_INVALID: false when the signature was made with the signing certificate's own key over
+   * other bytes (the content was altered: no certificate can cure it); true when another key may have made it
+   * (a rotation that kept issuer and serial, or a forgery), so fresher certificates may verify it.
+   */
+  otherKeyPossible = true;
+}
 
 /**
  * The signing material (signing certificate, CA certificates) does not allow verification: expired, wrong
@@ -88,10 +96,14 @@ export class ConfigError extends KeystoneAuthError {
 /** The identity server is needed and cannot give a usable answer. HTTP 503, nothing cached. */
 export class IdentityServerError extends KeystoneAuthError {
   constructor(
-    code: 'ERR_IDENTITY_UNAVAILABLE' | 'ERR_IDENTITY_RESPONSE' | 'ERR_IDENTITY_AUTH' | 'ERR_REVOCATION_LIST_STALE',
+    code: 'ERR_IDENTITY_UNAVAILABLE' | 'ERR_IDENTITY_RESPONSE' | 'ERR_IDENTITY_AUTH' | 'ERR_REVOCATION_LIST_STALE' | 'ERR_CERTIFICATE_REFETCH_PENDING',
     message: string,
-    options?: { cause?: unknown },
+    options?: { cause?: unknown; retryAfterSeconds?: number },
   ) {
-    super(code, message, { ...options, status: 503 });
+    super(code, message, { cause: options?.cause, status: 503 });
+    this.retryAfterSeconds = options?.retryAfterSeconds;
   }
+
+  /** When to ask again, in seconds (the Retry-After of the 503), when known. */
+  readonly retryAfterSeconds: number | undefined;
 }

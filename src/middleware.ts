@@ -92,7 +92,7 @@ function respond(res: ServerResponse, status: number, error: KeystoneAuthError, 
   res.setHeader('content-type', 'application/json');
   res.setHeader('content-length', Buffer.byteLength(body));
   if (status === 401) res.setHeader('www-authenticate', wwwAuthenticate);
-  if (status === 503) res.setHeader('retry-after', '5');
+  if (status === 503) res.setHeader('retry-after', String((error as { retryAfterSeconds?: number }).retryAfterSeconds ?? 5));
   res.end(body);
 }
 

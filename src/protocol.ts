@@ -1,21 +1,19 @@
 import { CertificateError, CmsVerificationError, IdentityServerError, KeystoneAuthError, TokenFormatError, TokenRejectedError } from './errors.js';
 import { MemoryTokenCache, validEntry, type CacheEntry, type ValidEntry } from './cache/token-cache.js';
 import { SharedTokenCache } from './cache/shared-cache.js';
-import type { SigningMaterial, VerifiedToken } from './cms/verify.js';
 import { AdminToken } from './identity/admin-token.js';
 import { IdentityClient } from './identity/client.js';
 import { validateOnline } from './identity/online.js';
 import { VersionDiscovery } from './identity/versions.js';
 import { stderrLogger, type Logger } from './logger.js';
 import { resolveOptions, type AuthTokenOptions, type ResolvedOptions } from './options.js';
-import { CertificateStore, curableByNewCertificates } from './signing/certificates.js';
+import { CertificateStore } from './signing/certificates.js';
 import { RevocationList } from './signing/revocations.js';
 import { SigningDir } from './signing/signing-dir.js';
 import { readIdentity, type Identity } from './token/access-info.js';
 import { checkBind } from './token/bind.js';
-import { classifyToken, derToPkiToken, type TokenFormat } from './token/format.js';
-import { canonicalDer } from './cms/canonical.js';
-import { parseSignedData } from './cms/signed-data.js';
+import { classifyToken, type TokenFormat } from './token/format.js';
+import { PkiValidator } from './validators/pki.js';
 import { hashToken, tokenLogId } from './token/hash.js';
 import { serviceHeaders, userHeaders } from './token/headers.js';
 
@@ -51,6 +49,7 @@ export class AuthProtocol {
   readonly revocations: RevocationList;
   readonly cache: MemoryTokenCache;
   readonly shared: SharedTokenCache | undefined;
+  private readonly pki: PkiValidator;
   private readonly pending = new Map<string, Promise<CacheEntry>>();
   private readonly sharedWrites = new Set<Promise<void>>();
   private readonly counters = { cmsVerifications: 0, onlineValidations: 0, cacheHits: 0 };
@@ -77,6 +76,7 @@ export class AuthProtocol {
     });
     this.cache = new MemoryTokenCache({ maxEntries: this.options.cacheMaxEntries, maxBytes: this.options.cacheMaxBytes });
     this.shared = SharedTokenCache.fromOptions(this.options, this.logger);
+    this.pki = new PkiValidator({ certificates: this.certificates, revocations: this.revocations, options: this.options, counters: this.counters });
   }
 
   get stats(): ProtocolStats {
@@ -216,9 +216,16 @@ export class AuthProtocol {
       this.remember(hashes, { valid: false, code: 'ERR_TOKEN_EXPIRED', message: 'token expired' }, 0);
       throw new TokenRejectedError('ERR_TOKEN_EXPIRED', `token expired at ${new Date(entry.expiresAtMs).toISOString()}`);
     }
-    if (this.options.checkRevocationsForCached && format !== 'online' && (await this.revocations.isRevoked(entry.hashes))) {
-      this.remember(hashes, { valid: false, code: 'ERR_TOKEN_REVOKED', message: 'token is revoked' }, 0);
-      throw new TokenRejectedError('ERR_TOKEN_REVOKED', 'token is revoked');
+    if (this.options.checkRevocationsForCached && format !== 'online') {
+      const subject = { hashes, auditIds: entry.identity.auditIds, keystoneIds: entry.keystoneIds };
+      try {
+        await this.pki.checkCachedRevoked(token, subject);
+      } catch (error) {
+        if (error instanceof TokenRejectedError) this.remember(hashes, { valid: false, code: error.code, message: error.message }, 0);
+        throw error;
+      } finally {
+        entry.keystoneIds = subject.keystoneIds;
+      }
     }
     checkBind(entry.identity, this.options.enforceTokenBind, context.remoteUser);
     return entry;
@@ -248,28 +255,24 @@ export class AuthProtocol {
     }
     let entry: CacheEntry;
     let size = 0;
-    let revocationIds: readonly string[] = hashes;
     try {
-      let body: unknown;
+      let identity: Identity;
+      let keystoneIds: readonly string[] | undefined;
       if (format === 'online') {
         this.counters.onlineValidations++;
-        body = await validateOnline(token, { client: this.client, versions: this.versions, adminToken: this.adminToken, includeCatalog: this.options.includeServiceCatalog });
+        identity = readIdentity(await validateOnline(token, { client: this.client, versions: this.versions, adminToken: this.adminToken, includeCatalog: this.options.includeServiceCatalog }));
         size = token.length * 4;
       } else {
-        const verified = await this.verifyPki(token);
-        size = verified.content.length * 3;
-        const revoked = await this.revocations.ids();
-        // The canonical-form ids cost a re-encoding: only when there is a list to match, or cached tokens are re-checked.
-        if (revoked.size > 0 || this.options.checkRevocationsForCached) revocationIds = this.revocationIds(token, hashes, verified.der);
-        if (revocationIds.some((id) => revoked.has(id))) throw new TokenRejectedError('ERR_TOKEN_REVOKED', 'token is revoked');
-        body = verified.json();
+        const validated = await this.pki.validate(token, { hashes, auditIds: [] });
+        ({ identity, keystoneIds } = validated);
+        size = validated.contentBytes * 3;
       }
-      const identity = readIdentity(body);
       if (identity.expiresAt.getTime() <= now) throw new TokenRejectedError('ERR_TOKEN_EXPIRED', `token expired at ${identity.expiresAt.toISOString()}`);
-      entry = validEntry(identity, format, revocationIds);
+      entry = validEntry(identity, format, hashes);
+      entry.keystoneIds = keystoneIds;
     } catch (error) {
+      // Failures a refetch of the certificates may cure come here only after that refetch (or as a 503, never cached).
       if (!(error instanceof TokenFormatError || error instanceof CmsVerificationError || error instanceof TokenRejectedError)) throw error;
-      if (error.code === 'ERR_SIGNER_MISMATCH') throw error; // may verify once certificates are refetched: not cached
       entry = { valid: false, code: error.code, message: error.message };
     }
     const ttl = this.ttlFor(entry, now);
@@ -281,37 +284,9 @@ export class AuthProtocol {
     return entry;
   }
 
-  /**
-   * The ids to look up in the revocation list: the token's hashes, and the hashes of the canonical PKI form of
-   * the same message (what `openssl cms -sign` writes, see cms/canonical.ts). A revoked PKI token therefore
-   * cannot pass re-wrapped as PKIZ, nor with an unsigned part of its CMS structure altered.
-   */
-  private revocationIds(token: string, hashes: readonly string[], der: Uint8Array): readonly string[] {
-    const canonical = derToPkiToken(canonicalDer(parseSignedData(der)));
-    if (canonical === token) return hashes;
-    return [...hashes, ...this.options.hashAlgorithms.map((algorithm) => hashToken(canonical, algorithm))];
-  }
-
   private ttlFor(entry: CacheEntry, now: number): number {
     const ttl = this.options.tokenCacheTime * 1000;
     return entry.valid ? Math.min(ttl, entry.expiresAtMs - now) : ttl;
-  }
-
-  /** CMS verification against the signing certificates, refetching them once when the signer changed. */
-  private async verifyPki(token: string): Promise<VerifiedToken> {
-    const limits = { maxTokenLength: this.options.maxTokenLength, maxInflatedBytes: this.options.maxInflatedBytes };
-    let material: SigningMaterial = await this.certificates.current();
-    this.counters.cmsVerifications++;
-    try {
-      return material.verify(token, limits);
-    } catch (error) {
-      if (!curableByNewCertificates(error)) throw error;
-      const fresh = await this.certificates.refresh((error as KeystoneAuthError).code);
-      if (fresh === material) throw error;
-      material = fresh;
-      this.counters.cmsVerifications++;
-      return material.verify(token, limits);
-    }
   }
 
   /** Stops timers and closes sockets. */

@@ -11,8 +11,10 @@ export interface ValidEntry {
   /** The expiry, in ms since the epoch, as the token said when it was read. */
   expiresAtMs: number;
   format: TokenFormat;
-  /** The ids the revocation list may name this token by (its hashes, and those of its canonical form). */
+  /** The token's hashes (hash_algorithms): the ids the revocation list names it by. */
   hashes: readonly string[];
+  /** Every id Keystone could have written for the same signed message, once computed (see validators/pki.ts). */
+  keystoneIds?: readonly string[];
   userHeaders?: Record<string, string>;
   serviceHeaders?: Record<string, string>;
 }

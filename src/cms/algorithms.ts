@@ -13,6 +13,8 @@ const DIGESTS: Record<string, string> = {
   '2.16.840.1.101.3.4.2.2': 'sha384',
   '2.16.840.1.101.3.4.2.3': 'sha512',
 };
+/** The OID of each accepted digest, by name. */
+export const DIGEST_OIDS: Record<string, string> = Object.fromEntries(Object.entries(DIGESTS).map(([oid, name]) => [name, oid]));
 const REFUSED_DIGESTS: Record<string, string> = {
   '1.2.840.113549.2.5': 'md5',
   '1.2.840.113549.2.2': 'md2',

@@ -1,4 +1,4 @@
-import { createHash, timingSafeEqual, verify, type VerifyKeyObjectInput } from 'node:crypto';
+import { constants, createHash, publicDecrypt, timingSafeEqual, verify, type VerifyKeyObjectInput } from 'node:crypto';
 import { CmsVerificationError } from '../errors.js';
 import { signatureScheme, type SignatureScheme } from './algorithms.js';
 import type { ParsedCertificate } from './certificate.js';
@@ -47,12 +47,34 @@ function prepare(signerInfo: SignerInfo, content: Uint8Array, signer: ParsedCert
 
 function conclude(check: PreparedCheck, valid: boolean): SignatureScheme {
   if (!valid) {
-    throw new CmsVerificationError(
+    const ownKey = check.scheme.padding === constants.RSA_PKCS1_PADDING && madeByThisRsaKey(check);
+    const error = new CmsVerificationError(
       'ERR_SIGNATURE_INVALID',
-      `token signature (${check.scheme.name}) does not verify with the key of ${check.signer.subject}: the token was altered or was not signed by this certificate`,
+      ownKey
+        ? `token signature (${check.scheme.name}) was made with the key of ${check.signer.subject} over other bytes: the token was altered`
+        : `token signature (${check.scheme.name}) does not verify with the key of ${check.signer.subject}: the token was altered, forged, or signed by another key under the same issuer and serial`,
     );
+    error.otherKeyPossible = !ownKey;
+    throw error;
   }
   return check.scheme;
+}
+
+/**
+ * True when the RSA public operation on the signature gives a well-formed PKCS#1 v1.5 block (00 01 FF…FF 00 …):
+ * then this key made the signature, over other bytes than the message now has. A signature made with any
+ * other key gives random bytes here (a valid-looking block has a chance of about 2^-80).
+ */
+function madeByThisRsaKey(check: PreparedCheck): boolean {
+  try {
+    const block = publicDecrypt({ key: check.signer.publicKey, padding: constants.RSA_NO_PADDING }, check.signature);
+    if (block[0] !== 0x00 || block[1] !== 0x01) return false;
+    let i = 2;
+    while (i < block.length && block[i] === 0xff) i++;
+    return i >= 10 && i < block.length && block[i] === 0x00;
+  } catch {
+    return false;
+  }
 }
 
 /**

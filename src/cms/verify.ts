@@ -4,7 +4,7 @@ import { CertificateError, CmsVerificationError } from '../errors.js';
 import { tokenToDer, type DecodeLimits } from '../token/format.js';
 import { parseCertificates, type ParsedCertificate } from './certificate.js';
 import { buildChain, checkValidity } from './chain.js';
-import { parseSignedData } from './signed-data.js';
+import { parseSignedData, type ParsedSignedData } from './signed-data.js';
 import { describeSid, signerMatches, verifySignerInfo, verifySignerInfoAsync } from './signature.js';
 import type { SignatureScheme } from './algorithms.js';
 
@@ -22,6 +22,8 @@ export interface VerifiedToken {
   der: Uint8Array;
   /** The signed content: the token body as bytes. */
   content: Uint8Array;
+  /** The parsed SignedData (slices of `der`). */
+  signedData: ParsedSignedData;
   /** The content parsed as UTF-8 JSON; throws CmsVerificationError(ERR_CONTENT_NOT_JSON) otherwise. */
   json(): unknown;
   /** Digest algorithm of the signature, e.g. "sha256". */
@@ -72,7 +74,7 @@ export class SigningMaterial {
     const signedData = this.parseFor(der, options);
     let scheme: SignatureScheme | undefined;
     for (const signerInfo of signedData.signerInfos) scheme = verifySignerInfo(signerInfo, signedData.content, this.signer);
-    return this.result(der, signedData.content, scheme!);
+    return this.result(der, signedData, scheme!);
   }
 
   /**
@@ -85,7 +87,7 @@ export class SigningMaterial {
     const signedData = this.parseFor(der, options);
     let scheme: SignatureScheme | undefined;
     for (const signerInfo of signedData.signerInfos) scheme = await verifySignerInfoAsync(signerInfo, signedData.content, this.signer);
-    return this.result(der, signedData.content, scheme!);
+    return this.result(der, signedData, scheme!);
   }
 
   private parseFor(der: Uint8Array, options: VerifyOptions) {
@@ -102,10 +104,12 @@ export class SigningMaterial {
     return signedData;
   }
 
-  private result(der: Uint8Array, content: Uint8Array, scheme: SignatureScheme): VerifiedToken {
+  private result(der: Uint8Array, signedData: ParsedSignedData, scheme: SignatureScheme): VerifiedToken {
+    const content = signedData.content;
     return {
       der,
       content,
+      signedData,
       json: () => parseJson(content),
       digestAlgorithm: scheme.digest,
       signatureAlgorithm: scheme.name,

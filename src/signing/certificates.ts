@@ -1,4 +1,4 @@
-import { CertificateError, IdentityServerError, KeystoneAuthError } from '../errors.js';
+import { CertificateError, CmsVerificationError, IdentityServerError, KeystoneAuthError } from '../errors.js';
 import { SigningMaterial } from '../cms/verify.js';
 import type { IdentityClient } from '../identity/client.js';
 import { PATHS, type VersionDiscovery } from '../identity/versions.js';
@@ -10,7 +10,9 @@ import { CA_CERT_FILE, SIGNING_CERT_FILE, type SigningDir } from './signing-dir.
  * certificates that do not verify (expired, wrong purpose, untrusted). Both callers retry once after refresh().
  */
 export function curableByNewCertificates(error: unknown): boolean {
-  return error instanceof CertificateError || (error instanceof KeystoneAuthError && error.code === 'ERR_SIGNER_MISMATCH');
+  if (error instanceof CertificateError) return true;
+  if (!(error instanceof CmsVerificationError)) return false;
+  return error.code === 'ERR_SIGNER_MISMATCH' || (error.code === 'ERR_SIGNATURE_INVALID' && error.otherKeyPossible);
 }
 
 /**
@@ -22,6 +24,8 @@ export class CertificateStore {
   private material: SigningMaterial | undefined;
   private inFlight: Promise<SigningMaterial> | undefined;
   private lastFetchAt = -Infinity;
+  /** When the fetch that gave the current material began (-Infinity: read from signing_dir). */
+  private materialFetchedAt = -Infinity;
   /** How many times each file was fetched (diagnostics and tests). */
   readonly fetchCounts = { signing: 0, ca: 0 };
 
@@ -41,15 +45,24 @@ export class CertificateStore {
   }
 
   /**
-   * Refetches both certificates unless a fetch happened within the cooldown; returns the material to retry
-   * with (the same object when nothing changed or when in cooldown).
+   * The material to retry with after `triedWith` failed in a way fresher certificates may cure: a newer set
+   * already loaded, the fetch in flight, or a new fetch. At most one fetch per cooldown: within it, throws
+   * IdentityServerError ERR_CERTIFICATE_REFETCH_PENDING (503 with Retry-After: undecidable now, never cached).
+   * So a stream of forged tokens cannot delay a real rotation's healing by more than one cooldown, and cannot
+   * turn a valid token from a new key into a 401.
    */
-  async refresh(reason: string): Promise<SigningMaterial> {
+  async refresh(reason: string, triedWith?: SigningMaterial): Promise<SigningMaterial> {
+    if (this.material && triedWith && this.material !== triedWith) return this.material;
     if (this.inFlight) return this.inFlight;
     const sinceLast = Date.now() - this.lastFetchAt;
     if (this.material && sinceLast < this.cooldownMs) {
+      const retryAfterSeconds = Math.max(1, Math.ceil((this.cooldownMs - sinceLast) / 1000));
       this.logger.debug({ reason, cooldownMs: this.cooldownMs, sinceLastMs: sinceLast }, 'signing certificates were fetched recently; not refetching');
-      return this.material;
+      throw new IdentityServerError(
+        'ERR_CERTIFICATE_REFETCH_PENDING',
+        `${reason}: only fresher signing certificates can decide, and they were fetched ${Math.round(sinceLast / 1000)} s ago (certificateRefetchCooldown ${Math.round(this.cooldownMs / 1000)} s); retry in ${retryAfterSeconds} s`,
+        { retryAfterSeconds },
+      );
     }
     this.logger.info({ reason }, 'refetching signing certificates from the identity server');
     this.inFlight = this.fetch().finally(() => (this.inFlight = undefined));
@@ -70,8 +83,13 @@ export class CertificateStore {
     return this.fetch();
   }
 
+  /** True when `material` is the current set and was fetched from the identity server at or after `time`. */
+  fetchedSince(material: SigningMaterial, time: number): boolean {
+    return material === this.material && this.materialFetchedAt >= time;
+  }
+
   private async fetch(): Promise<SigningMaterial> {
-    this.lastFetchAt = Date.now();
+    const startedAt = (this.lastFetchAt = Date.now());
     const version = await this.versions.resolve();
     const paths = PATHS[version];
     const [signingCert, caCerts] = await Promise.all([this.get(paths.signingCert, 'signing'), this.get(paths.caCert, 'ca')]);
@@ -82,8 +100,9 @@ export class CertificateStore {
       if (!(error instanceof KeystoneAuthError)) throw error;
       throw new IdentityServerError('ERR_IDENTITY_RESPONSE', `the identity server served certificates that cannot be parsed (${error.message}); nothing was written to signing_dir`, { cause: error });
     }
-    const changed = this.material?.signer.serial !== material.signer.serial;
+    const changed = !this.material?.signer.der.equals(material.signer.der);
     this.material = material;
+    this.materialFetchedAt = startedAt;
     if (changed) this.logger.info({ subject: material.signer.subject, serial: material.signer.serial }, 'signing certificate loaded from the identity server');
     await Promise.all([this.dir.write(SIGNING_CERT_FILE, signingCert), this.dir.write(CA_CERT_FILE, caCerts)]).catch((error: Error) => {
       this.logger.error({ signingDir: this.dir.path, error: error.message }, 'cannot write certificates to signing_dir; verifying with the copy in memory');

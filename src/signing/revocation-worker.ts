@@ -1,6 +1,6 @@
 import { Worker } from 'node:worker_threads';
 import { IdentityServerError } from '../errors.js';
-import { buildRevokedTables, RevokedSet, type RevokedTables } from './revoked-set.js';
+import { auditKey, buildRevokedTables, RevocationEntries, type RevocationTables } from './revoked-set.js';
 
 /**
  * A revocation list of 100,000 entries is ~11 MB of JSON wrapping ~11 MB of PEM. Past this size its text work
@@ -25,7 +25,9 @@ try {
   if (tid > 0) require('node:os').setPriority(tid, 19);
 } catch {}
 ${buildRevokedTables.toString()}
+${auditKey.toString()}
 ${listIds.toString()}
+${revocationTables.toString()}
 function standalone(buffer) { const copy = new Uint8Array(buffer.length); copy.set(buffer); return copy; }
 try {
   const text = new TextDecoder('utf-8', { fatal: true }).decode(new Uint8Array(workerData.buffer, workerData.offset, workerData.length));
@@ -44,8 +46,8 @@ try {
     const der = standalone(Buffer.from(body64, 'base64'));
     parentPort.postMessage({ der }, [der.buffer]);
   } else {
-    const built = buildRevokedTables(listIds(text));
-    parentPort.postMessage(built, built.tables.map((table) => table.bytes.buffer));
+    const built = revocationTables(listIds(text));
+    parentPort.postMessage(built, [...built.ids.tables, ...built.auditIds.tables].map((table) => table.bytes.buffer));
   }
 } catch (error) {
   parentPort.postMessage({ error: String((error && error.message) || error) });
@@ -91,28 +93,39 @@ export async function decodeRevocationList(body: Uint8Array, kind: 'json' | 'pem
 }
 
 /**
- * The lower-cased ids of a revocation list's JSON ({"revoked": [{"id": …}]}). Self-contained: its source also
- * runs on the worker thread.
+ * The entries of a revocation list's JSON ({"revoked": [{"id": …, "audit_id": …}]}): lower-cased ids, audit id
+ * keys (see auditKey), and the number of entries without an audit id. Self-contained: its source also runs on the
+ * worker thread.
  */
-function listIds(text: string): string[] {
+function listIds(text: string): { ids: string[]; auditKeys: string[]; withoutAuditId: number } {
   const list = JSON.parse(text) as { revoked?: unknown };
   if (!list || !Array.isArray(list.revoked)) throw new Error('the revocation list has no "revoked" array');
   const ids: string[] = [];
+  const auditKeys: string[] = [];
+  let withoutAuditId = 0;
   for (const entry of list.revoked) {
     const id = (entry as { id?: unknown } | null)?.id;
+    const audit = (entry as { audit_id?: unknown } | null)?.audit_id;
     if (typeof id === 'string') ids.push(id.toLowerCase());
+    if (typeof audit === 'string' && audit !== '') auditKeys.push(auditKey(audit));
+    else withoutAuditId++;
   }
-  return ids;
+  return { ids, auditKeys, withoutAuditId };
+}
+
+/** Self-contained (runs on the worker thread too). */
+function revocationTables(listed: { ids: string[]; auditKeys: string[]; withoutAuditId: number }): RevocationTables {
+  return { ids: buildRevokedTables(listed.ids), auditIds: buildRevokedTables(listed.auditKeys), withoutAuditId: listed.withoutAuditId };
 }
 
 /**
- * The revoked token ids of a verified revocation list's content. Takes ownership of the content's
- * ArrayBuffer when it is large (it is read on a worker thread and unusable afterwards).
+ * The entries of a verified revocation list's content. Takes ownership of the content's ArrayBuffer when it is
+ * large (it is read on a worker thread and unusable afterwards).
  */
-export async function revokedIds(content: Uint8Array): Promise<RevokedSet> {
+export async function revokedIds(content: Uint8Array): Promise<RevocationEntries> {
   try {
-    if (content.length <= WORKER_THRESHOLD_BYTES) return new RevokedSet(buildRevokedTables(listIds(new TextDecoder('utf-8', { fatal: true }).decode(content))));
-    return new RevokedSet(await onWorker<RevokedTables>('ids', content));
+    if (content.length <= WORKER_THRESHOLD_BYTES) return new RevocationEntries(revocationTables(listIds(new TextDecoder('utf-8', { fatal: true }).decode(content))));
+    return new RevocationEntries(await onWorker<RevocationTables>('ids', content));
   } catch (cause) {
     return fail(cause);
   }

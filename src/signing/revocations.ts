@@ -7,19 +7,19 @@ import type { Logger } from '../logger.js';
 import { curableByNewCertificates, type CertificateStore } from './certificates.js';
 import { pemSlices, REVOKED_FILE, type SigningDir } from './signing-dir.js';
 import { decodeRevocationList, revokedIds } from './revocation-worker.js';
-import type { RevokedSet } from './revoked-set.js';
+import type { RevocationEntries } from './revoked-set.js';
 
 /**
  * The revocation list: fetched with the admin token, verified with the signing certificates, held as a
- * RevokedSet of token hashes, written to revoked.pem. Refreshed when older than revocation_cache_time, one
+ * RevocationEntries of token hashes, written to revoked.pem. Refreshed when older than revocation_cache_time, one
  * refresh at a time; while a refresh runs or fails, the current list serves up to `maxStalenessMs` past its
  * refresh time; beyond that, and with no list at all, `ids()` throws IdentityServerError (503): never a
  * silent pass.
  */
 export class RevocationList {
-  private revoked: RevokedSet | undefined;
+  private revoked: RevocationEntries | undefined;
   private fetchedAt = 0;
-  private inFlight: Promise<RevokedSet> | undefined;
+  private inFlight: Promise<RevocationEntries> | undefined;
   private loadedFromDisk = false;
   private failing = false;
   /** How many times the list was fetched (diagnostics and tests). */
@@ -43,14 +43,8 @@ export class RevocationList {
     return this.revoked?.size ?? 0;
   }
 
-  /** True when any of the token's hashes is on the list. */
-  async isRevoked(hashes: readonly string[], now = Date.now()): Promise<boolean> {
-    const ids = await this.ids(now);
-    return hashes.some((hash) => ids.has(hash));
-  }
-
   /** The current list, refreshed as needed (see the class comment). */
-  async ids(now = Date.now()): Promise<RevokedSet> {
+  async ids(now = Date.now()): Promise<RevocationEntries> {
     if (!this.revoked && !this.loadedFromDisk) await this.loadFromDisk(now);
     const age = now - this.fetchedAt;
     if (this.revoked && age < this.deps.cacheTimeMs) return this.revoked;
@@ -70,7 +64,7 @@ export class RevocationList {
     }
   }
 
-  refresh(): Promise<RevokedSet> {
+  refresh(): Promise<RevocationEntries> {
     this.inFlight ??= this.fetch().finally(() => (this.inFlight = undefined));
     return this.inFlight;
   }
@@ -89,7 +83,7 @@ export class RevocationList {
     }
   }
 
-  private async fetch(): Promise<RevokedSet> {
+  private async fetch(): Promise<RevocationEntries> {
     this.fetchCount++;
     try {
       const version = await this.deps.versions.resolve();
@@ -110,11 +104,12 @@ export class RevocationList {
       // Large answers are decoded on a worker thread into the DER to verify; small ones are verified as PEM text.
       const signed = await decodeRevocationList(response!.body, 'json');
       let verified: VerifiedToken;
+      const material = await this.deps.certificates.current();
       try {
-        verified = await this.verify(signed, await this.deps.certificates.current());
+        verified = await this.verify(signed, material);
       } catch (error) {
         if (!curableByNewCertificates(error)) throw error;
-        verified = await this.verify(signed, await this.deps.certificates.refresh('revocation list signed by another certificate'));
+        verified = await this.verify(signed, await this.deps.certificates.refresh('revocation list signed by another certificate', material));
       }
       // Written before the ids are read, which takes the DER away to a worker; a large list's PEM is written a
       // slice at a time, never held whole.

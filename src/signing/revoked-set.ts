@@ -107,3 +107,65 @@ export class RevokedSet {
     return false;
   }
 }
+
+/**
+ * The key an audit id is held under. Keystone's audit ids are 22 characters of urlsafe base64 (16 random bytes,
+ * unpadded): those become 32 hex digits (bytes in a table, as token hashes are); any other string is kept
+ * exactly, case and all, as "x" + the hex of its UTF-8 bytes. Self-contained: its source also runs on the
+ * worker thread.
+ */
+export function auditKey(id: string): string {
+  if (id.length === 22 && /^[A-Za-z0-9_-]+$/.test(id)) {
+    const bytes = Buffer.from(id, 'base64url');
+    if (bytes.toString('base64url') === id) return bytes.toString('hex');
+  }
+  return 'x' + Buffer.from(id, 'utf8').toString('hex');
+}
+
+/** What a revocation list's content gives: the token ids, the audit ids, and how many entries lack an audit id. */
+export interface RevocationTables {
+  ids: RevokedTables;
+  auditIds: RevokedTables;
+  /** Entries naming a token by its id alone (lists from before Kilo, or tokens without audit ids). */
+  withoutAuditId: number;
+}
+
+/**
+ * A revocation list as keystonemiddleware checked it (the CVE-2015-7546 fix): by token id, and by audit id, which
+ * every variant of a signed token carries in its signed body whatever its encoding.
+ */
+export class RevocationEntries {
+  readonly ids: RevokedSet;
+  readonly auditIds: RevokedSet;
+  readonly withoutAuditId: number;
+
+  constructor(tables: RevocationTables) {
+    this.ids = new RevokedSet(tables.ids);
+    this.auditIds = new RevokedSet(tables.auditIds);
+    this.withoutAuditId = tables.withoutAuditId;
+  }
+
+  static of(entries: Iterable<{ id?: string; audit_id?: string }>): RevocationEntries {
+    const list = [...entries];
+    return new RevocationEntries({
+      ids: buildRevokedTables(list.flatMap((e) => (typeof e.id === 'string' ? [e.id.toLowerCase()] : []))),
+      auditIds: buildRevokedTables(list.flatMap((e) => (typeof e.audit_id === 'string' ? [auditKey(e.audit_id)] : []))),
+      withoutAuditId: list.filter((e) => typeof e.audit_id !== 'string').length,
+    });
+  }
+
+  /** Number of entries (token ids). */
+  get size(): number {
+    return this.ids.size;
+  }
+
+  /** True when the token id (any case) is on the list. */
+  has(id: string): boolean {
+    return this.ids.has(id);
+  }
+
+  /** True when the audit id (exact) is on the list. */
+  hasAuditId(auditId: string): boolean {
+    return this.auditIds.size > 0 && this.auditIds.has(auditKey(auditId));
+  }
+}

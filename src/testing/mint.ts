@@ -1,6 +1,6 @@
-import { deflateSync } from 'node:zlib';
 import { sign } from 'node:crypto';
 import { encodeOid, encodeTlv, encodeUnsignedInteger, sequence, set } from '../cms/der.js';
+import { cmsPem, derToPkizToken } from '../token/format.js';
 import type { TestCertificate } from './pki.js';
 
 const OID_SIGNED_DATA = '1.2.840.113549.1.7.2';
@@ -40,12 +40,8 @@ export function toPkiToken(der: Uint8Array): string {
   return Buffer.from(der).toString('base64').replace(/\//g, '-');
 }
 
-/** keystoneclient's pkiz_sign: 'PKIZ_' + urlsafe base64 of zlib (level 6) compressed DER. */
-export function toPkizToken(der: Uint8Array): string {
-  return 'PKIZ_' + deflateSync(der, { level: 6 }).toString('base64').replace(/\+/g, '-').replace(/\//g, '_');
-}
+/** keystoneclient's pkiz_sign: 'PKIZ_' + urlsafe base64 of zlib.compress(<PEM text>, 6). */
+export const toPkizToken = derToPkizToken;
 
-/** PEM CMS, as the revocation list is served. */
-export function toPem(der: Uint8Array): string {
-  return `-----BEGIN CMS-----\n${Buffer.from(der).toString('base64').match(/.{1,64}/g)!.join('\n')}\n-----END CMS-----\n`;
-}
+/** PEM CMS, as openssl writes it (the revocation list is served so). */
+export const toPem = cmsPem;

@@ -1,4 +1,5 @@
 import { inflateSync } from 'node:zlib';
+import pako from 'pako';
 import { TokenFormatError } from '../errors.js';
 
 /** How a token is validated: PKI and PKIZ in-process, anything else online against the identity server. */
@@ -31,7 +32,10 @@ export function classifyToken(token: string): TokenFormat {
  * bits of the last character; accepting such variants would let one token travel under many strings, each
  * with its own hash, and so slip past a revocation list that names the token by the hash of its string.
  */
-export function decodeBase64(text: string, encoding: 'base64' | 'base64url', what: string): Buffer {
+export function decodeBase64(text: string, encoding: 'base64' | 'base64url', what: string, padding: 'optional' | 'required' = 'optional'): Buffer {
+  if (padding === 'required' && text.length % 4 !== 0) {
+    throw new TokenFormatError('ERR_TOKEN_MALFORMED', `${what} is not valid base64: its padding ("=") is missing, and keystoneclient refuses it so`);
+  }
   const bytes = isCanonicalShape(text, encoding) ? Buffer.from(text, encoding) : undefined;
   // Every character Node's decoder skips (or stops at) makes the output shorter than the length implies.
   if (!bytes || bytes.length === 0 || bytes.length !== Math.floor((unpaddedLength(text) * 3) / 4)) {
@@ -71,6 +75,15 @@ export function derToPkiToken(der: Uint8Array): string {
   return Buffer.from(der.buffer, der.byteOffset, der.byteLength).toString('base64').replace(/\//g, '-');
 }
 
+/**
+ * The PKIZ form of a DER message, as keystoneclient's pkiz_sign writes it: 'PKIZ_' + urlsafe base64 (padded)
+ * of zlib.compress(<PEM text>, 6). pako is a port of zlib 1.2.x and compresses byte for byte as the zlib that
+ * Python (and so every PKI-era Keystone) links; node:zlib (Chromium's zlib 1.3) writes other bytes.
+ */
+export function derToPkizToken(der: Uint8Array): string {
+  return 'PKIZ_' + Buffer.from(pako.deflate(cmsPem(der), { level: 6 })).toString('base64').replace(/\+/g, '-').replace(/\//g, '_');
+}
+
 const PEM_HEADER = /^-----BEGIN (CMS|PKCS7)-----/;
 const PEM_BODY = /[^A-Za-z0-9+/=\s]/;
 
@@ -88,6 +101,49 @@ function decodePem(text: string): Uint8Array {
   const bytes = Buffer.from(body, 'base64');
   if (bytes.length === 0) throw new TokenFormatError('ERR_TOKEN_MALFORMED', 'PEM CMS body is empty');
   return bytes;
+}
+
+/**
+ * The PEM text `openssl cms -sign -outform PEM` writes for a DER message: what keystoneclient's cms_sign_data
+ * returns, and what a PKIZ token compresses.
+ */
+export function cmsPem(der: Uint8Array): string {
+  const b64 = Buffer.from(der.buffer, der.byteOffset, der.byteLength).toString('base64');
+  let lines = '';
+  for (let i = 0; i < b64.length; i += 64) lines += b64.slice(i, i + 64) + '\n';
+  return `-----BEGIN CMS-----\n${lines}-----END CMS-----\n`;
+}
+
+/** The inside of a PKIZ token: the zlib-compressed PEM text of the CMS message (keystoneclient's pkiz_sign). */
+export interface PkizAnatomy {
+  /** Bytes of the zlib stream. */
+  compressedBytes: number;
+  /** The compression level the zlib header declares (FLEVEL: 0 fastest, 1 fast, 2 default, 3 best). */
+  zlibLevelClass: number;
+  /** The inflated PEM text. */
+  pem: string;
+  der: Uint8Array;
+}
+
+/**
+ * Decodes a PKIZ token as keystoneclient's pkiz_verify reads it: 'PKIZ_' + urlsafe base64 (padded) of
+ * zlib.compress(<PEM text of the CMS>). Stricter than keystoneclient, so that one signed message travels under
+ * as few strings as possible: canonical base64, nothing after the zlib stream, and the PEM exactly as openssl
+ * writes it (64-character lines, LF, "CMS" labels, nothing before or after).
+ */
+export function decodePkiz(token: string, limits: DecodeLimits = {}): PkizAnatomy {
+  const compressed = decodeBase64(token.slice(PKIZ_PREFIX.length), 'base64url', 'PKIZ token', 'required');
+  const inflated = inflateBounded(compressed, limits.maxInflatedBytes ?? DEFAULT_MAX_INFLATED_BYTES);
+  const pem = Buffer.from(inflated.buffer, inflated.byteOffset, inflated.byteLength).toString('latin1');
+  if (!pem.startsWith('-----BEGIN CMS-----\n')) {
+    const hint = inflated[0] === 0x30 ? ' (it holds DER: keystoneclient compresses the PEM text, never DER)' : '';
+    throw new TokenFormatError('ERR_PKIZ_CORRUPT', `PKIZ token does not inflate to PEM CMS text${hint}`);
+  }
+  const der = decodePem(pem);
+  if (cmsPem(der) !== pem) {
+    throw new TokenFormatError('ERR_TOKEN_MALFORMED', 'PKIZ token inflates to PEM that is not laid out as openssl writes it (64-character lines, LF, nothing around the block)');
+  }
+  return { compressedBytes: compressed.length, zlibLevelClass: compressed.length > 1 ? compressed[1]! >> 6 : -1, pem, der };
 }
 
 /**
@@ -113,12 +169,9 @@ export function tokenToDer(token: string | Uint8Array, limits: DecodeLimits = {}
     case 'pki':
       // keystoneclient writes "/" as "-": a "/" in a PKI token is the same token under another string.
       if (trimmed.includes('/')) throw new TokenFormatError('ERR_TOKEN_MALFORMED', 'PKI token is not valid (canonical) base64: it contains "/", written "-" in PKI tokens');
-      return decodeBase64(trimmed.replace(/-/g, '/'), 'base64', 'PKI token');
+      return decodeBase64(trimmed.replace(/-/g, '/'), 'base64', 'PKI token', 'required');
     case 'pkiz':
-      return inflateBounded(
-        decodeBase64(trimmed.slice(PKIZ_PREFIX.length), 'base64url', 'PKIZ token'),
-        limits.maxInflatedBytes ?? DEFAULT_MAX_INFLATED_BYTES,
-      );
+      return decodePkiz(trimmed, limits).der;
     default:
       throw new TokenFormatError(
         'ERR_TOKEN_MALFORMED',
@@ -127,10 +180,15 @@ export function tokenToDer(token: string | Uint8Array, limits: DecodeLimits = {}
   }
 }
 
-/** zlib inflate that stops at `limit` output bytes: a zlib bomb costs at most `limit` bytes of memory. */
+/**
+ * zlib inflate that stops at `limit` output bytes: a zlib bomb costs at most `limit` bytes of memory. Bytes
+ * after the end of the zlib stream are refused (zlib.decompress ignores them; they would give one token many
+ * strings).
+ */
 export function inflateBounded(compressed: Uint8Array, limit: number): Uint8Array {
+  let result: { buffer: Buffer; engine: { bytesWritten: number } };
   try {
-    return inflateSync(compressed, { maxOutputLength: limit });
+    result = inflateSync(compressed, { maxOutputLength: limit, info: true }) as unknown as typeof result;
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code;
     if (code === 'ERR_BUFFER_TOO_LARGE' || error instanceof RangeError) {
@@ -141,4 +199,8 @@ export function inflateBounded(compressed: Uint8Array, limit: number): Uint8Arra
     }
     throw new TokenFormatError('ERR_PKIZ_CORRUPT', `PKIZ token is not valid zlib data (${code ?? 'inflate failed'})`);
   }
+  if (result.engine.bytesWritten !== compressed.length) {
+    throw new TokenFormatError('ERR_PKIZ_CORRUPT', `PKIZ token has ${compressed.length - result.engine.bytesWritten} bytes after the end of its zlib stream`);
+  }
+  return result.buffer;
 }

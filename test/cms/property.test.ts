@@ -85,7 +85,7 @@ test('random strings, PKI-looking and PKIZ-looking garbage end in typed errors',
     fc.string({ maxLength: 400 }).map((s) => `MII${s}`),
     fc.base64String({ maxLength: 2000 }).map((s) => `MII${s}`),
     fc.base64String({ maxLength: 2000 }).map((s) => `PKIZ_${s.replace(/\+/g, '-').replace(/\//g, '_')}`),
-    fc.uint8Array({ maxLength: 2000 }).map((bytes) => `PKIZ_${Buffer.from(bytes).toString('base64url')}`),
+    fc.uint8Array({ maxLength: 2000 }).map((bytes) => `PKIZ_${Buffer.from(bytes).toString('base64').replace(/\+/g, '-').replace(/\//g, '_')}`),
     fc.string({ maxLength: 400 }).map((s) => `-----BEGIN CMS-----\n${s}\n-----END CMS-----\n`),
   );
   fc.assert(
