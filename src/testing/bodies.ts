@@ -1,4 +1,4 @@
-import { randomUUID } from 'node:crypto';
+import { randomBytes, randomUUID } from 'node:crypto';
 
 /** What a minted token says about its holder. */
 export interface TokenSpec {
@@ -15,6 +15,11 @@ export interface TokenSpec {
   /** Number of services in the catalog (token size grows with it). Default 2. */
   catalogSize?: number;
   bind?: Record<string, unknown>;
+}
+
+/** An audit id as Keystone makes one: urlsafe base64 of 16 random bytes, unpadded (22 characters). */
+export function newAuditId(): string {
+  return randomBytes(16).toString('base64url');
 }
 
 function iso(date: Date): string {
@@ -48,7 +53,7 @@ export function tokenBody(spec: TokenSpec, now = new Date(), id = randomUUID().r
   if ((spec.version ?? 'v3') === 'v2.0') {
     return {
       access: {
-        token: { id, expires: iso(expires), issued_at: iso(now), tenant: { id: projectId, name: project, enabled: true }, audit_ids: [id.slice(0, 22)], ...(spec.bind ? { bind: spec.bind } : {}) },
+        token: { id, expires: iso(expires), issued_at: iso(now), tenant: { id: projectId, name: project, enabled: true }, audit_ids: [newAuditId()], ...(spec.bind ? { bind: spec.bind } : {}) },
         serviceCatalog: catalog(size, 'v2.0'),
         user: { id: userId, name: user, username: user, roles: roles.map((name) => ({ name })), roles_links: [] },
         metadata: { is_admin: 0, roles: roles.map((name) => `${name}-role-id`) },
@@ -63,7 +68,7 @@ export function tokenBody(spec: TokenSpec, now = new Date(), id = randomUUID().r
       methods: ['password'],
       expires_at: iso(expires),
       issued_at: iso(now),
-      audit_ids: [id.slice(0, 22)],
+      audit_ids: [newAuditId()],
       user: { id: userId, name: user, domain: { id: 'default', name: 'Default' }, password_expires_at: null },
       ...scope,
       roles: roles.map((name) => ({ id: `${name}-role-id`, name })),

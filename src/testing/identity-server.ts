@@ -3,6 +3,8 @@ import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo, Socket } from 'node:net';
 import { randomBytes, randomUUID } from 'node:crypto';
 import { hashToken } from '../token/hash.js';
+import { parseSignedData } from '../cms/signed-data.js';
+import { tokenToDer } from '../token/format.js';
 import { tokenBody, type TokenSpec } from './bodies.js';
 import { signCms, toPem, toPkiToken, toPkizToken } from './mint.js';
 import { createTestPki, issueCertificate, type TestCertificate, type TestPki } from './pki.js';
@@ -56,7 +58,8 @@ export class IdentityServer {
   private readonly sockets = new Set<Socket>();
   private fault: Fault = null;
   private port: number;
-  private readonly revoked = new Set<string>();
+  /** Revoked token ids, each with the audit id Keystone lists beside it (none for a pre-Kilo style entry). */
+  private readonly revoked = new Map<string, string | undefined>();
   private readonly online = new Map<string, Record<string, unknown>>();
   private readonly adminTokens = new Set<string>();
   private revocationPem: string | undefined;
@@ -101,16 +104,23 @@ export class IdentityServer {
     return format === 'pkiz' ? toPkizToken(der) : toPkiToken(der);
   }
 
-  /** Puts a token on the revocation list (PKI/PKIZ) or makes online validation answer 404 (UUID). */
-  revoke(token: string): void {
+  /**
+   * Puts a token on the revocation list (PKI/PKIZ) or makes online validation answer 404 (UUID). As Keystone
+   * (Kilo and later) does, each entry carries the token's first audit id beside its md5 and sha256 ids;
+   * `{ auditId: false }` writes an entry as older Keystones did, by id alone.
+   */
+  revoke(token: string, options: { auditId?: boolean } = {}): void {
     if (this.online.delete(token)) return;
-    for (const algorithm of ['md5', 'sha256']) this.revoked.add(hashToken(token, algorithm));
+    const auditId = options.auditId === false ? undefined : auditIdOf(token);
+    for (const algorithm of ['md5', 'sha256']) this.revoked.set(hashToken(token, algorithm), auditId);
     this.revocationPem = undefined;
   }
 
-  /** Adds ids (token hashes) to the revocation list, e.g. to make it large. */
-  revokeIds(ids: Iterable<string>): void {
-    for (const id of ids) this.revoked.add(id);
+  /** Adds ids (token hashes) to the revocation list, e.g. to make it large; `auditIds` are listed beside them. */
+  revokeIds(ids: Iterable<string>, auditIds?: Iterable<string>): void {
+    const audits = auditIds ? [...auditIds] : [];
+    let i = 0;
+    for (const id of ids) this.revoked.set(id, audits[i++]);
     this.revocationPem = undefined;
   }
 
@@ -120,11 +130,19 @@ export class IdentityServer {
     this.adminTokens.clear();
   }
 
-  /** Issues a new signing certificate from the same CA and signs from now on with it. */
-  async rotateSigningCertificate(): Promise<TestCertificate> {
-    this.pki = { ca: this.pki.ca, signing: await issueCertificate({ commonName: `Keystone Signing ${randomBytes(3).toString('hex')}`, issuer: this.pki.ca }) };
+  /**
+   * Issues a new signing certificate (a new key) from the same CA and signs from now on with it. With
+   * `sameSerial`, the new certificate keeps the subject and serial of the old one, as `keystone-manage pki_setup`
+   * run again does (serial 1 every time): tokens of the new key name the same issuer and serial.
+   */
+  async rotateSigningCertificate(options: { sameSerial?: boolean } = {}): Promise<TestCertificate> {
+    const old = this.pki.signing;
+    const signing = options.sameSerial
+      ? await issueCertificate({ commonName: old.subject.replace(/^CN=/, '').replace(/, O=.*$/, ''), organization: old.subject.replace(/^.*, O=/, ''), issuer: this.pki.ca, serial: old.serial })
+      : await issueCertificate({ commonName: `Keystone Signing ${randomBytes(3).toString('hex')}`, issuer: this.pki.ca });
+    this.pki = { ca: this.pki.ca, signing };
     this.revocationPem = undefined;
-    return this.pki.signing;
+    return signing;
   }
 
   async setFault(fault: Fault): Promise<void> {
@@ -259,7 +277,7 @@ export class IdentityServer {
   private revocationList(): string {
     if (!this.revocationPem) {
       const expires = new Date(Date.now() + 24 * 3600 * 1000).toISOString();
-      const content = JSON.stringify({ revoked: [...this.revoked].map((id) => ({ id, expires })) });
+      const content = JSON.stringify({ revoked: [...this.revoked].map(([id, audit_id]) => (audit_id === undefined ? { id, expires } : { id, expires, audit_id })) });
       this.revocationPem = toPem(signCms(Buffer.from(content), this.pki.signing));
     }
     return this.revocationPem;
@@ -291,6 +309,17 @@ function readBody(req: IncomingMessage): Promise<string> {
     req.on('end', () => resolve(Buffer.concat(chunks).toString('utf8')));
     req.on('error', reject);
   });
+}
+
+/** The first audit id in a PKI or PKIZ token's body (read without verifying: the server signed it). */
+function auditIdOf(token: string): string | undefined {
+  try {
+    const body = JSON.parse(Buffer.from(parseSignedData(tokenToDer(token)).content).toString('utf8'));
+    const ids = (body?.token ?? body?.access?.token)?.audit_ids;
+    return Array.isArray(ids) && typeof ids[0] === 'string' ? ids[0] : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 /** Starts an identity server on 127.0.0.1 with its own test PKI. */

@@ -1,4 +1,5 @@
-import { createHash, generateKeyPair, randomBytes, sign, type KeyObject } from 'node:crypto';
+import { createHash, createPrivateKey, generateKeyPair, randomBytes, sign, type KeyObject } from 'node:crypto';
+import { parseCertificates } from '../cms/certificate.js';
 import { promisify } from 'node:util';
 import { encodeOid, encodeTlv, encodeUnsignedInteger, sequence, set } from '../cms/der.js';
 
@@ -139,4 +140,23 @@ export async function createTestPki(options: { signingCommonName?: string; ca?: 
   const ca = options.ca ?? (await issueCertificate({ commonName: 'Keystone Test CA', ca: true }));
   const signing = await issueCertificate({ commonName: options.signingCommonName ?? 'Keystone Signing', issuer: ca });
   return { ca, signing };
+}
+
+/**
+ * A certificate and its private key from PEM files (e.g. the signing_cert.pem and signing_key.pem of a
+ * deployment's test Keystone), to mint tokens with a signer made elsewhere.
+ */
+export function certificateFromPem(certificatePem: string, privateKeyPem: string): TestCertificate {
+  const parsed = parseCertificates(certificatePem, 'certificate')[0]!;
+  const privateKey = createPrivateKey(privateKeyPem);
+  return {
+    pem: certificatePem,
+    der: parsed.der,
+    privateKey,
+    publicKey: parsed.publicKey,
+    subject: parsed.subject,
+    serial: parsed.serialDer[0] === 0 && parsed.serialDer.length > 1 ? parsed.serialDer.subarray(1) : parsed.serialDer,
+    subjectName: parsed.subjectDer,
+    issuerName: parsed.issuerDer,
+  };
 }
