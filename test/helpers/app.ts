@@ -3,7 +3,7 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { AddressInfo } from 'node:net';
-import type { Server } from 'node:http';
+import { createServer, type Server } from 'node:http';
 import { authToken, type AuthTokenMiddleware, type AuthTokenOptions, type Logger } from '../../src/index.js';
 import type { IdentityServer } from '../../src/testing/index.js';
 
@@ -52,8 +52,9 @@ export async function startApp(idp: IdentityServer, options: Partial<AuthTokenOp
     for (const [name, value] of Object.entries(req.headers)) if (name.startsWith('x-')) seen[name] = String(value);
     res.json({ seen, keystone: req.keystone ?? null });
   });
+  // PKI tokens with large catalogs exceed Node's 16 KB default header limit (as they did Python's servers).
   const server: Server = await new Promise((resolve) => {
-    const s = app.listen(0, '127.0.0.1', () => resolve(s));
+    const s = createServer({ maxHeaderSize: 64 * 1024 }, app).listen(0, '127.0.0.1', () => resolve(s));
   });
   const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
   return {

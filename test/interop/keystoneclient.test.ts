@@ -130,3 +130,42 @@ test('decisions on keystoneclient tokens and their variants equal keystoneclient
   assert.deepEqual(disagreements, []);
   assert.ok(cases.length >= 200, `${cases.length} cases`);
 });
+
+test('keystoneclient tokens pass the middleware with the identity headers of the body they carry; revoked, they get 401', async () => {
+  const { startIdentityServer } = await import('../../src/testing/index.js');
+  const { startApp } = await import('../helpers/app.js');
+  const read = (name: string) => readFileSync(pkiPath(name), 'utf8');
+  const intermediate = certificateFromPem(read('intermediate-ca.pem'), read('intermediate-ca.key'));
+  for (const signer of ['rsa', 'ec'] as const) {
+    const idp = await startIdentityServer({ pki: { ca: { ...intermediate, pem: read('ca-chain.pem') }, signing: certificateFromPem(read(`${SIGNERS[signer]}.pem`), read(`${SIGNERS[signer]}.key`)) } });
+    const app = await startApp(idp, { auth_version: 'v3' });
+    try {
+      for (const m of minted.filter((x) => x.signer === signer)) {
+        const { status, seen, keystone } = await app.get({ 'x-auth-token': m.token });
+        assert.equal(status, 200, m.label);
+        const body = JSON.parse(m.text);
+        const v3 = body.token;
+        const user = v3 ? v3.user : body.access.user;
+        assert.equal(seen['x-identity-status'], 'Confirmed');
+        assert.equal(seen['x-user-id'], user.id, m.label);
+        assert.equal(keystone.user.name, user.name, m.label);
+        assert.equal(seen['x-project-id'], v3 ? v3.project.id : body.access.token.tenant.id, m.label);
+        assert.deepEqual(keystone.roles, (v3 ? v3.roles : user.roles).map((r: { name: string }) => r.name), m.label);
+        assert.equal(keystone.version, v3 ? 'v3' : 'v2.0');
+      }
+      const victim = minted.find((x) => x.signer === signer && x.form === 'pkiz' && x.md === 'sha256')!;
+      idp.revoke(victim.token);
+      const fresh = await startApp(idp, { auth_version: 'v3' });
+      try {
+        const { status, keystone } = await fresh.get({ 'x-auth-token': victim.token });
+        assert.equal(status, 401);
+        assert.equal(keystone.error.reason, 'ERR_TOKEN_REVOKED');
+      } finally {
+        await fresh.close();
+      }
+    } finally {
+      await app.close();
+      await idp.close();
+    }
+  }
+});
