@@ -7,7 +7,7 @@ import { signatureScheme } from '../cms/algorithms.js';
 import { parseSignedData } from '../cms/signed-data.js';
 import { SigningMaterial } from '../cms/verify.js';
 import { readIdentity } from '../token/access-info.js';
-import { classifyToken, tokenToDer } from '../token/format.js';
+import { classifyToken, decodePkiz, tokenToDer, PKIZ_PREFIX } from '../token/format.js';
 import { hashToken } from '../token/hash.js';
 
 const NAME_OIDS: Record<string, string> = { '2.5.4.3': 'CN', '2.5.4.10': 'O', '2.5.4.11': 'OU', '2.5.4.6': 'C', '2.5.4.7': 'L', '2.5.4.8': 'ST', '1.2.840.113549.1.9.1': 'emailAddress' };
@@ -45,6 +45,14 @@ export function inspectToken(input: InspectInput): Record<string, unknown> {
     return report;
   }
   try {
+    if (format === 'pkiz') {
+      // The anatomy keystoneclient's pkiz_sign gives a token: urlsafe base64 of zlib.compress(<PEM text of the CMS>).
+      const pkiz = decodePkiz(token);
+      report.pkiz = {
+        layers: `${PKIZ_PREFIX} + urlsafe base64 (${token.length - PKIZ_PREFIX.length} chars) -> zlib (${pkiz.compressedBytes} bytes, header level class ${pkiz.zlibLevelClass}: ${['fastest', 'fast', 'default (keystoneclient: 6)', 'best'][pkiz.zlibLevelClass] ?? '?'}) -> PEM text (${pkiz.pem.length} chars, "-----BEGIN CMS-----") -> DER (${pkiz.der.length} bytes)`,
+        pemFirstLine: pkiz.pem.slice(0, pkiz.pem.indexOf('\n')),
+      };
+    }
     const der = tokenToDer(token);
     report.derBytes = der.length;
     const signed = parseSignedData(der);
