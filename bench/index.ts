@@ -3,6 +3,7 @@ import os from 'node:os';
 import { benchVerify } from './verify.js';
 import { benchHttp, httpPlacement } from './http.js';
 import { benchRevocation } from './revocation.js';
+import { benchRevocationCost } from './revocation-cost.js';
 import { benchHerd } from './herd.js';
 import { benchManyTokens } from './many-tokens.js';
 import { benchMemory } from './memory.js';
