@@ -27,7 +27,8 @@ export async function benchVerify(): Promise<Record<string, string | number>[]> 
     const signature = parsed.signerInfos[0]!.signature;
     const content = parsed.content;
     const key = material.signer.publicKey;
-    // For PKIZ, a second baseline also inflates (node:zlib), the part the format itself imposes.
+    // For PKIZ, a second baseline also inflates (node:zlib) and decodes the PEM text it holds: the part the format
+    // itself imposes (keystoneclient compresses the PEM, not the DER).
     const compressed = file.endsWith('.pkiz') ? Buffer.from(token.slice('PKIZ_'.length), 'base64url') : undefined;
     const [baseline, ours, withInflate] = compareMicros([
       () => {
@@ -38,7 +39,8 @@ export async function benchVerify(): Promise<Record<string, string | number>[]> 
       ...(compressed
         ? [
             () => {
-              inflateSync(compressed);
+              const pem = inflateSync(compressed).toString('latin1');
+              Buffer.from(pem.slice(20, -18), 'base64');
               createHash('sha256').update(content).digest();
               verify('sha256', content, key, signature);
             },
@@ -64,7 +66,7 @@ export async function benchVerify(): Promise<Record<string, string | number>[]> 
       'this library µs': ours.toFixed(1),
       'baseline µs': baseline.toFixed(1),
       'ratio to baseline (goal <= 1.5)': (ours / baseline).toFixed(2),
-      'ratio to baseline + inflateSync': withInflate === undefined ? '-' : (ours / withInflate).toFixed(2),
+      'ratio to baseline + inflate + PEM decode': withInflate === undefined ? '-' : (ours / withInflate).toFixed(2),
       'openssl subprocess µs': Number.isNaN(openssl) ? 'openssl missing' : openssl.toFixed(0),
       'times faster than openssl (goal >= 50)': Number.isNaN(openssl) ? '-' : (openssl / ours).toFixed(0),
     });
