@@ -32,13 +32,22 @@ export interface AuthTokenMiddleware {
 
 const FORGEABLE = new Set(FORGEABLE_HEADERS);
 
-/** Removes every identity header the client sent (in req.headers and req.rawHeaders). */
+/**
+ * True for a header name (lower-case, as node:http gives it) that a client must not send: one of ours in any
+ * spelling where "_" stands for "-" (X_Roles reaches a WSGI/CGI hop, and much Node code, as X-Roles).
+ */
+function isForgeable(name: string): boolean {
+  const first = name.charCodeAt(0);
+  if (first !== 120 /* x */ && first !== 111 /* o */) return false; // most headers are passed over on one character
+  return FORGEABLE.has(name.includes('_') ? name.replace(/_/g, '-') : name);
+}
+
+/** Removes every identity header the client sent (in req.headers and req.rawHeaders), in every spelling. */
 export function stripForgeableHeaders(req: IncomingMessage): void {
   let found = false;
   const headers = req.headers;
   for (const name in headers) {
-    // Every forgeable name starts with "x-": most headers are passed over on their first two characters.
-    if (name.charCodeAt(0) === 120 && name.charCodeAt(1) === 45 && FORGEABLE.has(name)) {
+    if (isForgeable(name)) {
       delete headers[name];
       found = true;
     }
@@ -47,7 +56,7 @@ export function stripForgeableHeaders(req: IncomingMessage): void {
   if (found) {
     const raw = req.rawHeaders;
     const kept: string[] = [];
-    for (let i = 0; i < raw.length; i += 2) if (!FORGEABLE.has(raw[i]!.toLowerCase())) kept.push(raw[i]!, raw[i + 1]!);
+    for (let i = 0; i < raw.length; i += 2) if (!isForgeable(raw[i]!.toLowerCase())) kept.push(raw[i]!, raw[i + 1]!);
     raw.splice(0, raw.length, ...kept);
   }
 }

@@ -17,8 +17,11 @@ export const SERVICE_HEADERS = [
   'x-service-is-admin-project',
 ] as const;
 
-/** Every header a client could forge; stripped from each request before anything else. */
-export const FORGEABLE_HEADERS: readonly string[] = [...USER_HEADERS, ...SERVICE_HEADERS];
+/**
+ * Every header a client could forge; stripped from each request before anything else (also in spellings with
+ * "_" for "-"). OpenStack-System-Scope is keystonemiddleware's for system-scoped tokens.
+ */
+export const FORGEABLE_HEADERS: readonly string[] = [...USER_HEADERS, ...SERVICE_HEADERS, 'openstack-system-scope'];
 
 /**
  * A header value safe to hand on: control characters (CR, LF, NUL, …) are percent-encoded so that no identity

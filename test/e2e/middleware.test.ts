@@ -79,6 +79,28 @@ test('garbage, truncated and tampered tokens get 401 and are remembered as inval
   }
 });
 
+test('forged identity headers in every spelling ("_" for "-", any case, OpenStack-System-Scope) never reach the app, with or without a valid token', async () => {
+  const app = await startApp(idp, { delay_auth_decision: true });
+  try {
+    const forged: Record<string, string> = {
+      X_Roles: 'admin', X_Identity_Status: 'Confirmed', X_User_Id: 'admin', 'X-Service_Roles': 'service', x_ROLES: 'admin',
+      'X-USER_NAME': 'root', 'x_service_identity_status': 'Confirmed', 'OpenStack-System-Scope': 'all', 'openstack_system_scope': 'all',
+    };
+    const token = await idp.issueToken({ user: 'bob', roles: ['reader'] });
+    for (const headers of [forged, { ...forged, 'x-auth-token': token }]) {
+      const { seen } = await app.get(headers);
+      const names = Object.keys(seen).map((name) => name.replace(/_/g, '-'));
+      assert.deepEqual(names.filter((name) => ['openstack-system-scope', 'x-service-roles', 'x-service-identity-status'].includes(name)), []);
+      assert.ok(!Object.keys(seen).some((name) => name.includes('_')), `an underscore spelling reached the app: ${JSON.stringify(seen)}`);
+      assert.notEqual(seen['x-roles'], 'admin');
+      assert.notEqual(seen['x-user-name'], 'root');
+      assert.equal(seen['x-identity-status'], headers['x-auth-token'] ? 'Confirmed' : 'Invalid');
+    }
+  } finally {
+    await app.close();
+  }
+});
+
 test('identity headers sent by the client are stripped, even when the token is valid', async () => {
   const app = await startApp(idp, { delay_auth_decision: true });
   try {

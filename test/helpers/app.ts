@@ -49,7 +49,7 @@ export async function startApp(idp: IdentityServer, options: Partial<AuthTokenOp
   app.use(auth);
   app.get('/whoami', (req, res) => {
     const seen: Record<string, string> = {};
-    for (const [name, value] of Object.entries(req.headers)) if (name.startsWith('x-')) seen[name] = String(value);
+    for (const [name, value] of Object.entries(req.headers)) if (/^(x[-_]|openstack)/.test(name)) seen[name] = String(value);
     res.json({ seen, keystone: req.keystone ?? null });
   });
   // PKI tokens with large catalogs exceed Node's 16 KB default header limit (as they did Python's servers).
