@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { KeystoneAuthError, verifySignedToken } from '../../src/index.js';
 import { certificateFromPem, signCms, tokenBody, toPkiToken, toPkizToken } from '../../src/testing/index.js';
-import { tokenToDer } from '../../src/token/format.js';
+import { decodePkiz, tokenToDer } from '../../src/token/format.js';
 import { keystoneclientMissing, keystoneclientSign, keystoneclientVerify } from '../helpers/keystoneclient.js';
 import { pkiPath } from '../helpers/fixtures.js';
 import { derVariants, ENCODINGS } from '../helpers/variants.js';
@@ -33,18 +33,18 @@ let minted: Minted[] = [];
 before(async () => {
   const missing = keystoneclientMissing();
   if (missing) assert.fail(`${missing}; .ci/run installs it`);
-  const requests: Omit<Minted, 'token' | 'label'>[] = [];
+  const requests: Omit<Minted, 'token'>[] = [];
   for (const signer of Object.keys(SIGNERS) as (keyof typeof SIGNERS)[]) {
     for (const [name, body] of Object.entries(BODIES)) {
       for (const md of ['sha256', 'sha1'] as const) {
-        for (const form of ['pki', 'pkiz'] as const) requests.push({ signer, md, form, text: JSON.stringify(body), label: name } as never);
+        for (const form of ['pki', 'pkiz'] as const) requests.push({ signer, md, form, text: JSON.stringify(body), label: `${name} ${signer} ${md} ${form}` });
       }
     }
   }
   const tokens = await keystoneclientSign(
     requests.map((r) => ({ text: r.text, cert: pkiPath(`${SIGNERS[r.signer]}.pem`), key: pkiPath(`${SIGNERS[r.signer]}.key`), md: r.md, form: r.form })),
   );
-  minted = requests.map((r, i) => ({ ...r, label: `${(r as unknown as { label: string }).label} ${r.signer} ${r.md} ${r.form}`, token: tokens[i]! }));
+  minted = requests.map((r, i) => ({ ...r, token: tokens[i]! }));
 });
 
 function material(signer: keyof typeof SIGNERS) {
@@ -59,10 +59,8 @@ test('every PKI and PKIZ token keystoneclient signs (v2.0 and v3 bodies, RSA and
     assert.equal(Buffer.from(verified.content).toString('utf8'), m.text, m.label);
     assert.equal(verified.digestAlgorithm, m.md, m.label);
   }
-  // A real PKIZ token inflates to the PEM text, as pkiz_sign compresses it.
-  const pkiz = minted.find((m) => m.form === 'pkiz')!;
-  assert.match(Buffer.from(readFileSync(pkiPath('signing-rsa.pem'))).toString('utf8'), /BEGIN CERTIFICATE/);
-  assert.ok(tokenToDer(pkiz.token)[0] === 0x30);
+  // A real PKIZ token inflates to the PEM text, as pkiz_sign compresses it, not to DER.
+  for (const m of minted.filter((x) => x.form === 'pkiz')) assert.ok(decodePkiz(m.token).pem.startsWith('-----BEGIN CMS-----\n'), m.label);
 });
 
 test('the test kit mints byte for byte what keystoneclient mints (RSA, SHA-256: PKCS#1 v1.5 signatures are deterministic)', () => {
