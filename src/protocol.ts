@@ -263,7 +263,7 @@ export class AuthProtocol {
         identity = readIdentity(await validateOnline(token, { client: this.client, versions: this.versions, adminToken: this.adminToken, includeCatalog: this.options.includeServiceCatalog }));
         size = token.length * 4;
       } else {
-        const validated = await this.pki.validate(token, { hashes, auditIds: [] });
+        const validated = await this.pki.validate(token, hashes);
         ({ identity, keystoneIds } = validated);
         size = validated.contentBytes * 3;
       }

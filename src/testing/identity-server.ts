@@ -138,7 +138,7 @@ export class IdentityServer {
   async rotateSigningCertificate(options: { sameSerial?: boolean } = {}): Promise<TestCertificate> {
     const old = this.pki.signing;
     const signing = options.sameSerial
-      ? await issueCertificate({ commonName: old.subject.replace(/^CN=/, '').replace(/, O=.*$/, ''), organization: old.subject.replace(/^.*, O=/, ''), issuer: this.pki.ca, serial: old.serial })
+      ? await issueCertificate({ commonName: old.subject, subjectName: old.subjectName, subject: old.subject, issuer: this.pki.ca, serial: old.serial })
       : await issueCertificate({ commonName: `Keystone Signing ${randomBytes(3).toString('hex')}`, issuer: this.pki.ca });
     this.pki = { ca: this.pki.ca, signing };
     this.revocationPem = undefined;

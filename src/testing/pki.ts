@@ -21,6 +21,10 @@ export interface TestCertificate {
 
 export interface CertificateSpec {
   commonName: string;
+  /** The subject Name as DER, kept as is (e.g. to reissue a certificate under the same subject); overrides commonName and organization. */
+  subjectName?: Buffer;
+  /** The readable form of `subjectName`, when it is given. */
+  subject?: string;
   organization?: string;
   issuer?: TestCertificate;
   ca?: boolean;
@@ -88,7 +92,7 @@ export async function issueCertificate(spec: CertificateSpec): Promise<TestCerti
   const { privateKey, publicKey } =
     spec.keyType === 'ec' ? await generate('ec', { namedCurve: 'P-256' }) : await generate('rsa', { modulusLength: 2048 });
   const organization = spec.organization ?? 'keystone-authtoken testing';
-  const subjectName = name(spec.commonName, organization);
+  const subjectName = spec.subjectName ?? name(spec.commonName, organization);
   const issuerName = spec.issuer ? spec.issuer.subjectName : subjectName;
   const signerKey = spec.issuer ? spec.issuer.privateKey : privateKey;
   const serial = spec.serial ? Buffer.from(spec.serial) : randomBytes(8);
@@ -127,7 +131,7 @@ export async function issueCertificate(spec: CertificateSpec): Promise<TestCerti
   const signed = signWith(signerKey, tbs);
   const der = sequence(tbs, signed.algorithm, encodeTlv(0x03, Buffer.concat([Buffer.from([0]), signed.signature])));
   const pem = `-----BEGIN CERTIFICATE-----\n${der.toString('base64').match(/.{1,64}/g)!.join('\n')}\n-----END CERTIFICATE-----\n`;
-  return { pem, der, privateKey, publicKey, subject: `CN=${spec.commonName}, O=${organization}`, serial: encodeUnsignedInteger(serial).subarray(2), subjectName, issuerName };
+  return { pem, der, privateKey, publicKey, subject: spec.subject ?? `CN=${spec.commonName}, O=${organization}`, serial: encodeUnsignedInteger(serial).subarray(2), subjectName, issuerName };
 }
 
 /** A root CA and a token signing certificate it issued, like `keystone-manage pki_setup` makes. */

@@ -35,12 +35,12 @@ export class PkiValidator {
   ) {}
 
   /** The token's identity; a typed error when it is invalid (401) or cannot be decided now (503). */
-  async validate(token: string, subject: RevocationSubject): Promise<{ identity: Identity; contentBytes: number; keystoneIds?: readonly string[] }> {
+  async validate(token: string, hashes: readonly string[]): Promise<{ identity: Identity; contentBytes: number; keystoneIds?: readonly string[] }> {
     const { verified, material } = await this.verify(token);
     const identity = readIdentity(verified.json());
-    const full: RevocationSubject = { ...subject, auditIds: identity.auditIds };
-    await this.checkRevoked(full, () => keystoneIds(verified.signedData, material.signer, this.deps.options.hashAlgorithms));
-    return { identity, contentBytes: verified.content.length, keystoneIds: full.keystoneIds };
+    const subject: RevocationSubject = { hashes, auditIds: identity.auditIds };
+    await this.checkRevoked(subject, () => keystoneIds(verified.signedData, material.signer, this.deps.options.hashAlgorithms));
+    return { identity, contentBytes: verified.content.length, keystoneIds: subject.keystoneIds };
   }
 
   /**
@@ -50,7 +50,7 @@ export class PkiValidator {
    * for the same signed message (PKI and PKIZ forms of its canonical encodings, see cms/canonical.ts).
    * `subject.keystoneIds` is filled in when they had to be computed.
    */
-  async checkRevoked(subject: RevocationSubject, computeKeystoneIds: () => readonly string[]): Promise<void> {
+  private async checkRevoked(subject: RevocationSubject, computeKeystoneIds: () => readonly string[]): Promise<void> {
     const list = await this.deps.revocations.ids();
     if (list.size === 0) return;
     const revoked =

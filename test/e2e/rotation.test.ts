@@ -15,6 +15,8 @@ for (const sameSerial of [true, false]) {
       const before = idp.pki.signing;
       const after = await idp.rotateSigningCertificate({ sameSerial });
       assert.equal(after.serial.equals(before.serial) && after.issuerName.equals(before.issuerName), sameSerial);
+      assert.equal(after.subjectName.equals(before.subjectName), sameSerial, 'pki_setup reissues under the same subject');
+      assert.ok(!after.publicKey.export({ type: 'spki', format: 'der' }).equals(before.publicKey.export({ type: 'spki', format: 'der' })), 'with a new key');
       const fresh = await idp.issueToken({ format: 'pkiz' });
       const early = await app.get({ 'x-auth-token': fresh });
       assert.equal(early.status, 503, 'undecidable until the cooldown lets a refetch happen');
