@@ -48,7 +48,7 @@ export const OPTION_DECLARATIONS: readonly OptionDeclaration[] = [
   { name: 'include_service_catalog', type: 'bool', default: true, help: 'Set X-Service-Catalog (v3 catalogs converted to the v2 shape).' },
   { name: 'enforce_token_bind', type: 'string', default: 'permissive', help: 'Token binding: disabled, permissive, strict, required, or the name of a bind method that must be present.' },
   { name: 'check_revocations_for_cached', type: 'bool', default: false, help: 'Check cached PKI tokens against the revocation list on every request.' },
-  { name: 'hash_algorithms', type: 'list', default: ['md5'], help: 'Hash algorithms for PKI token ids: the first names cache entries, all are checked against the revocation list.' },
+  { name: 'hash_algorithms', type: 'list', default: ['md5'], help: 'Hash algorithms for PKI token ids: the first names in-process cache entries, all are checked against the revocation list.' },
   { name: 'service_token_roles', type: 'list', default: ['service'], help: 'A service token (X-Service-Token) must carry one of these roles to be reported as valid.' },
   { name: 'service_token_roles_required', type: 'bool', default: false, help: 'Refuse service tokens without one of service_token_roles (otherwise: a warning only).' },
 ];

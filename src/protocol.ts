@@ -53,7 +53,7 @@ export class AuthProtocol {
   private readonly pending = new Map<string, Promise<CacheEntry>>();
   private readonly sharedWrites = new Set<Promise<void>>();
   private readonly counters = { cmsVerifications: 0, onlineValidations: 0, cacheHits: 0 };
-  private lastToken: { token: string; format: TokenFormat; hashes: readonly string[] } | undefined;
+  private lastToken: TokenIds | undefined;
 
   constructor(input: AuthTokenOptions) {
     this.options = resolveOptions(input);
@@ -99,7 +99,7 @@ export class AuthProtocol {
     if (headers['x-service-token'] !== undefined || this.options.checkRevocationsForCached) return undefined;
     const token = single(headers['x-auth-token']) ?? single(headers['x-storage-token']);
     if (!token || token.length > this.options.maxTokenLength) return undefined;
-    const entry = this.lookup(this.tokenIds(token).hashes);
+    const entry = this.lookup(this.tokenIds(token));
     if (!entry?.valid || entry.expiresAtMs <= Date.now()) return undefined;
     try {
       checkBind(entry.identity, this.options.enforceTokenBind, context.remoteUser);
@@ -112,14 +112,14 @@ export class AuthProtocol {
   }
 
   /**
-   * The format and hashes of a token. The last token's are kept: decide() and then validate() on a cache
-   * miss ask for the same token's twice, and a hash of a 5 KB token is most of a cache hit's cost.
+   * The format, hashes and cache key of a token. The last token's are kept: decide() and then validate() on a
+   * cache miss ask for the same token's twice, and a hash of a 5 KB token is most of a cache hit's cost.
    */
-  private tokenIds(token: string): { format: TokenFormat; hashes: readonly string[] } {
+  private tokenIds(token: string): TokenIds {
     if (token === this.lastToken?.token) return this.lastToken;
     const format = classifyToken(token);
     const hashes = format === 'online' ? [token] : this.options.hashAlgorithms.map((algorithm) => hashToken(token, algorithm));
-    this.lastToken = { token, format, hashes };
+    this.lastToken = { token, format, hashes, key: memoryKey(format, hashes[0]!) };
     return this.lastToken;
   }
 
@@ -199,21 +199,21 @@ export class AuthProtocol {
     if (token.length > this.options.maxTokenLength) {
       throw new TokenFormatError('ERR_TOKEN_TOO_LONG', `token is ${token.length} characters long, over the limit of ${this.options.maxTokenLength}`);
     }
-    const { format, hashes } = this.tokenIds(token);
-    let entry = this.lookup(hashes);
+    const ids = this.tokenIds(token);
+    const { format, hashes, key } = ids;
+    let entry = this.lookup(ids);
     if (entry) this.counters.cacheHits++;
     else {
-      const key = hashes[0]!;
       let pending = this.pending.get(key);
       if (!pending) {
-        pending = this.resolve(token, format, hashes, now).finally(() => this.pending.delete(key));
+        pending = this.resolve(token, ids, now).finally(() => this.pending.delete(key));
         this.pending.set(key, pending);
       }
       entry = await pending;
     }
     if (!entry.valid) throw new TokenRejectedError(entry.code, entry.message);
     if (entry.expiresAtMs <= now) {
-      this.remember(hashes, { valid: false, code: 'ERR_TOKEN_EXPIRED', message: 'token expired' }, 0);
+      this.remember(key, { valid: false, code: 'ERR_TOKEN_EXPIRED', message: 'token expired' }, 0);
       throw new TokenRejectedError('ERR_TOKEN_EXPIRED', `token expired at ${new Date(entry.expiresAtMs).toISOString()}`);
     }
     if (this.options.checkRevocationsForCached && format !== 'online') {
@@ -221,7 +221,7 @@ export class AuthProtocol {
       try {
         await this.pki.checkCachedRevoked(token, subject);
       } catch (error) {
-        if (error instanceof TokenRejectedError) this.remember(hashes, { valid: false, code: error.code, message: error.message }, 0);
+        if (error instanceof TokenRejectedError) this.remember(key, { valid: false, code: error.code, message: error.message }, 0);
         throw error;
       } finally {
         entry.keystoneIds = subject.keystoneIds;
@@ -231,26 +231,29 @@ export class AuthProtocol {
     return entry;
   }
 
-  private lookup(hashes: readonly string[]): CacheEntry | undefined {
+  /** The memory cache's entry for a token; an entry of another kind of token (see memoryKey) is never returned. */
+  private lookup(ids: TokenIds): CacheEntry | undefined {
     if (this.options.tokenCacheTime < 0) return undefined;
-    for (const hash of hashes) {
-      const entry = this.cache.get(hash);
-      if (entry) return entry;
-    }
-    return undefined;
+    const entry = this.cache.get(ids.key);
+    if (entry?.valid && (entry.format === 'online') !== (ids.format === 'online')) return undefined;
+    return entry;
   }
 
-  private remember(hashes: readonly string[], entry: CacheEntry, size: number, ttlMs = this.options.tokenCacheTime * 1000): void {
+  private remember(key: string, entry: CacheEntry, size: number, ttlMs = this.options.tokenCacheTime * 1000): void {
     if (this.options.tokenCacheTime < 0) return;
-    this.cache.set(hashes[0]!, entry, entry.valid ? ttlMs : this.options.tokenCacheTime * 1000, size + 200);
+    this.cache.set(key, entry, entry.valid ? ttlMs : this.options.tokenCacheTime * 1000, size + 200);
   }
 
-  /** A cache miss: shared cache, else full validation. Identity server trouble propagates (nothing cached). */
-  private async resolve(token: string, format: TokenFormat, hashes: readonly string[], now: number): Promise<CacheEntry> {
-    const fromShared = this.shared && this.options.tokenCacheTime >= 0 ? await this.shared.get(hashes[0]!, format, hashes) : undefined;
+  /**
+   * A cache miss: shared cache, else full validation. Identity server trouble propagates (nothing cached).
+   * The shared cache is addressed by the whole token, never by a PKI token's hash (see SharedTokenCache).
+   */
+  private async resolve(token: string, ids: TokenIds, now: number): Promise<CacheEntry> {
+    const { format, hashes, key } = ids;
+    const fromShared = this.shared && this.options.tokenCacheTime >= 0 ? await this.shared.get(token, format, hashes) : undefined;
     if (fromShared) {
       this.counters.cacheHits++;
-      this.remember(hashes, fromShared, fromShared.valid ? JSON.stringify(fromShared.identity.body).length : 0, this.ttlFor(fromShared, now));
+      this.remember(key, fromShared, fromShared.valid ? JSON.stringify(fromShared.identity.body).length : 0, this.ttlFor(fromShared, now));
       return fromShared;
     }
     let entry: CacheEntry;
@@ -276,9 +279,9 @@ export class AuthProtocol {
       entry = { valid: false, code: error.code, message: error.message };
     }
     const ttl = this.ttlFor(entry, now);
-    this.remember(hashes, entry, size, ttl);
+    this.remember(key, entry, size, ttl);
     if (this.shared && this.options.tokenCacheTime >= 0) {
-      const write = this.shared.set(hashes[0]!, entry, Math.ceil(ttl / 1000)).finally(() => this.sharedWrites.delete(write));
+      const write = this.shared.set(token, entry, Math.ceil(ttl / 1000)).finally(() => this.sharedWrites.delete(write));
       this.sharedWrites.add(write);
     }
     return entry;
@@ -295,6 +298,23 @@ export class AuthProtocol {
     await Promise.all([this.client.close(), this.shared?.close()]);
     await this.signingDir.dispose();
   }
+}
+
+/** A token's format, its hash_algorithms hashes (the token itself when online) and its memory cache key. */
+interface TokenIds {
+  token: string;
+  format: TokenFormat;
+  hashes: readonly string[];
+  key: string;
+}
+
+/**
+ * The memory cache key: PKI/PKIZ entries by hash, online entries by token, in two namespaces. A UUID token is 32
+ * hex digits, as an MD5 hash is: in one namespace, md5(victim's PKI token) sent as an online token would read the
+ * victim's identity, or plant an "invalid" entry in front of the victim's token.
+ */
+function memoryKey(format: TokenFormat, id: string): string {
+  return format === 'online' ? `online:${id}` : `pki:${id}`;
 }
 
 function single(value: string | string[] | undefined): string | undefined {

@@ -14,8 +14,11 @@ export const INVALID_MARKER = 'invalid';
 /**
  * The second cache level, shared between processes and with Python services: a user store (`cache` option)
  * or memcached (`memcached_servers`). Entries use keystonemiddleware's TokenCache format: key
- * `tokens/<sha256 hex of the token id>`, value the JSON `[body, expires]` for a valid token or `"invalid"`;
+ * `tokens/<sha256 hex of the token>`, value the JSON `[body, expires]` for a valid token or `"invalid"`;
  * with memcache_security_strategy MAC or ENCRYPT, keys and values are protected as _memcache_crypt does.
+ * Every token, PKI and PKIZ ones included, is addressed by the whole token, as keystonemiddleware 10.1 does.
+ * PKI-era keystonemiddleware addressed PKI tokens by their MD5 hex, which is also what a UUID token of that
+ * value addresses: that key is never read or written here.
  * A tampered or undecryptable entry is a miss (logged), never a trusted identity.
  * Failures and slow answers never fail a request: they are a miss, logged once per outage.
  */
@@ -39,7 +42,7 @@ export class SharedTokenCache {
     return undefined;
   }
 
-  /** keystonemiddleware's TokenCache key of a token id (without a security strategy). */
+  /** keystonemiddleware's TokenCache key of a token (without a security strategy). */
   static key(tokenId: string): string {
     return `tokens/${createHash('sha256').update(tokenId, 'utf8').digest('hex')}`;
   }

@@ -15,7 +15,7 @@ const digestHex: (algorithm: string, text: string) => string =
 
 /**
  * The id of a token as keystoneclient's `cms_hash_token` computes it: for PKI and PKIZ tokens the lower-case
- * hex digest of the UTF-8 token, for any other token the token itself. Cache keys and revocation ids use it.
+ * hex digest of the UTF-8 token, for any other token the token itself. Revocation ids (and in-process cache keys of PKI tokens) use it.
  */
 export function hashToken(token: string, algorithm = 'md5'): string {
   if (classifyToken(token) === 'online') return token;
