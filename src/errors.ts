@@ -42,6 +42,7 @@ export type ErrorCode =
   // configuration and environment
   | 'ERR_CONFIG'
   | 'ERR_SIGNING_DIR'
+  | 'ERR_SIGNING_DIR_UNSAFE'
   // the identity server
   | 'ERR_IDENTITY_UNAVAILABLE'
   | 'ERR_IDENTITY_RESPONSE'
@@ -88,7 +89,7 @@ export class TokenRejectedError extends KeystoneAuthError {}
 
 /** A configuration problem, found at construction or start-up. */
 export class ConfigError extends KeystoneAuthError {
-  constructor(code: 'ERR_CONFIG' | 'ERR_SIGNING_DIR', message: string, options?: { cause?: unknown }) {
+  constructor(code: 'ERR_CONFIG' | 'ERR_SIGNING_DIR' | 'ERR_SIGNING_DIR_UNSAFE', message: string, options?: { cause?: unknown }) {
     super(code, message, { ...options, status: 500 });
   }
 }

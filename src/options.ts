@@ -64,6 +64,7 @@ export const EXTRA_DECLARATIONS: readonly OptionDeclaration[] = [
   { name: 'revocationMaxStaleness', type: 'int', default: 300, help: 'Seconds a revocation list may be used past its refresh time while the identity server cannot give a new one; past it, uncached PKI tokens get 503.' },
   { name: 'identityResponseMaxBytes', type: 'int', default: 67108864, help: 'Largest answer accepted from the identity server, in bytes (a revocation list of 100,000 entries is about 11 MB).' },
   { name: 'remoteUser', type: 'function', default: undefined, help: "(req) => the Kerberos principal the request authenticated as, or undefined: keystonemiddleware's REMOTE_USER (e.g. read from a header your authenticating proxy sets and clients cannot). Tokens bound to Kerberos need it under enforce_token_bind." },
+  { name: 'allowInsecureSigningDir', type: 'bool', default: false, help: 'Use a signing_dir that another user owns or can write, and files in it that are symbolic links or another user\'s, with a warning instead of refusing: only where another trusted account manages the directory.' },
   { name: 'memcacheTimeout', type: 'int', default: 200, help: 'Milliseconds to wait for memcached before going on without the shared cache.' },
 ];
 
@@ -113,6 +114,7 @@ export interface AuthTokenOptions {
   revocationMaxStaleness?: number;
   identityResponseMaxBytes?: number;
   memcacheTimeout?: number;
+  allowInsecureSigningDir?: boolean | string;
 }
 
 /** Options after coercion, defaults and checks. */
@@ -152,6 +154,7 @@ export interface ResolvedOptions {
   revocationMaxStaleness: number;
   identityResponseMaxBytes: number;
   memcacheTimeout: number;
+  allowInsecureSigningDir: boolean;
   /** Notes for the operator found while resolving (legacy names, risky values). */
   warnings: string[];
 }
@@ -352,6 +355,7 @@ export function resolveOptions(input: AuthTokenOptions): ResolvedOptions {
     revocationMaxStaleness: get('revocationMaxStaleness'),
     identityResponseMaxBytes: get('identityResponseMaxBytes'),
     memcacheTimeout: get('memcacheTimeout'),
+    allowInsecureSigningDir: get('allowInsecureSigningDir'),
     warnings,
   };
 }

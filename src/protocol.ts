@@ -59,7 +59,7 @@ export class AuthProtocol {
     this.options = resolveOptions(input);
     this.logger = input.logger ?? stderrLogger;
     for (const warning of this.options.warnings) this.logger.warn({ option: true }, warning);
-    this.signingDir = SigningDir.open(this.options.signingDir, this.logger);
+    this.signingDir = SigningDir.open(this.options.signingDir, this.logger, { allowInsecure: this.options.allowInsecureSigningDir });
     this.client = new IdentityClient(this.options);
     this.versions = new VersionDiscovery(this.client, this.options.authVersion);
     this.adminToken = new AdminToken(this.client, this.versions, this.options);

@@ -94,14 +94,3 @@ test('a signing_dir that cannot be created is a configuration error at start-up,
   const message = configError(() => new AuthProtocol({ ...base, signing_dir: join(dir, 'file', 'signing') }));
   assert.match(message, /signing_dir .* cannot be created \(ENOTDIR\); create it for the service user: install -d -m 0700/);
 });
-
-test('a signing_dir open to others gets a warning naming the fix', async () => {
-  const { chmodSync } = await import('node:fs');
-  const dir = tempDir();
-  chmodSync(dir, 0o777);
-  const warnings: string[] = [];
-  const logger = { debug() {}, info() {}, warn: (_: object, message?: string) => warnings.push(message ?? ''), error() {} };
-  const protocol = new AuthProtocol({ ...base, signing_dir: dir, logger });
-  await protocol.close();
-  assert.ok(warnings.some((w) => w.includes(`chmod 0700 ${dir}`)), warnings.join('\n'));
-});

@@ -1,4 +1,4 @@
-import { accessSync, constants, existsSync, readFileSync, statSync } from 'node:fs';
+import { accessSync, constants, existsSync, lstatSync, readFileSync, statSync } from 'node:fs';
 import { KeyUsageFlags } from '@peculiar/asn1-x509';
 import { KeystoneAuthError } from '../errors.js';
 import { SigningMaterial } from '../cms/verify.js';
@@ -9,6 +9,7 @@ import { PATHS, VersionDiscovery, type ApiVersion } from '../identity/versions.j
 import { silentLogger } from '../logger.js';
 import { resolveOptions, type AuthTokenOptions, type ResolvedOptions } from '../options.js';
 import { CA_CERT_FILE, REVOKED_FILE, SIGNING_CERT_FILE, SigningDir } from '../signing/signing-dir.js';
+import { directoryProblems, fileProblem } from '../signing/trust.js';
 import { readIdentity } from '../token/access-info.js';
 import { classifyToken } from '../token/format.js';
 import { hashToken } from '../token/hash.js';
@@ -108,7 +109,7 @@ function checkSigningDir(list: Checklist, options: ResolvedOptions, fix: boolean
   let writable = true;
   try {
     accessSync(path, constants.W_OK);
-    SigningDir.open(path, silentLogger); // the same probe the middleware makes at start-up (creates and removes a file)
+    SigningDir.open(path, silentLogger, { allowInsecure: true }); // the same probe the middleware makes at start-up (creates and removes a file)
   } catch (error) {
     writable = false;
     const selinux = selinuxEnforcing();
@@ -117,11 +118,11 @@ function checkSigningDir(list: Checklist, options: ResolvedOptions, fix: boolean
   }
   if (writable) list.ok(group, 'writable', `by uid ${process.getuid?.() ?? '?'}`);
   const uid = process.getuid?.();
-  if (uid !== undefined && info.uid !== uid) list.warn(group, 'owner', `owned by uid ${info.uid}, this user is uid ${uid}`, `chown ${uid} ${path}`);
-  else list.ok(group, 'owner', `uid ${info.uid}`);
-  const mode = info.mode & 0o777;
-  if ((mode & 0o077) !== 0) list.warn(group, 'mode', `${mode.toString(8)}: readable or writable by others`, `chmod 0700 ${path}`);
-  else list.ok(group, 'mode', mode.toString(8));
+  const problems = uid === undefined ? [] : directoryProblems(path, uid);
+  const remedy = `chown ${uid} ${path} && chmod 0700 ${path}, and no directory above it writable by others`;
+  if (problems.length === 0) list.ok(group, 'trusted', `owned by uid ${info.uid}, mode ${(info.mode & 0o777).toString(8)}, no one else can write it or the directories above it`);
+  else if (options.allowInsecureSigningDir) list.warn(group, 'trusted', `${problems.join('; ')} (accepted: allowInsecureSigningDir)`, remedy);
+  else list.fail(group, 'trusted', `${problems.join('; ')}: the middleware refuses to start (ERR_SIGNING_DIR_UNSAFE)`, remedy);
   return path;
 }
 
@@ -145,7 +146,12 @@ function checkFiles(list: Checklist, dir: string | undefined, now: Date): Cached
       list.ok(group, name, 'absent: fetched from the identity server on demand');
       continue;
     }
-    const info = statSync(path);
+    const info = lstatSync(path);
+    const problem = info.isSymbolicLink() ? 'a symbolic link' : fileProblem(info, process.getuid?.());
+    if (problem) {
+      list.fail(group, name, `${problem}: not trusted; the middleware fetches it again and replaces it`, `rm ${path}`);
+      continue;
+    }
     const age = Math.round((now.getTime() - info.mtimeMs) / 1000);
     let text: string;
     try {

@@ -1,11 +1,12 @@
 import { constants, mkdtempSync } from 'node:fs';
-import { mkdir, open, readFile, rename, rm, stat } from 'node:fs/promises';
+import { mkdir, open, rename, rm, type FileHandle } from 'node:fs/promises';
 import { closeSync, mkdirSync, openSync, statSync, unlinkSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ConfigError, KeystoneAuthError } from '../errors.js';
 import type { Logger } from '../logger.js';
+import { directoryProblems, fileProblem } from './trust.js';
 
 export const SIGNING_CERT_FILE = 'signing_cert.pem';
 export const CA_CERT_FILE = 'cacert.pem';
@@ -26,25 +27,44 @@ export class SigningDirWriteError extends KeystoneAuthError {
   }
 }
 
+export interface SigningDirOptions {
+  /**
+   * Accept a signing_dir that another user owns or can write, and files in it that are symbolic links, owned by
+   * another user or writable by others: each refusal becomes a warning. For setups where another trusted account
+   * manages the directory; whoever can write there can make their own tokens valid.
+   */
+  allowInsecure?: boolean;
+}
+
 /**
  * signing_dir: where signing_cert.pem, cacert.pem and revoked.pem live. Created with mode 0700 when absent;
  * files written atomically (exclusive temporary file in the same directory, fsync, rename, mode 0600).
+ * Trusted only when no one else can write it (see trust.ts); a file in it is read only when it is a regular
+ * file of this user's that no one else can write, never through a symbolic link: otherwise it is fetched again.
  */
 export class SigningDir {
   readonly path: string;
   readonly temporary: boolean;
+  private readonly uid = process.getuid?.();
 
-  private constructor(path: string, temporary: boolean) {
+  private constructor(
+    path: string,
+    temporary: boolean,
+    private readonly logger: Logger,
+    private readonly allowInsecure: boolean,
+  ) {
     this.path = path;
     this.temporary = temporary;
   }
 
   /**
    * Opens (creating if needed) the directory. Not creatable or not writable: ConfigError(ERR_SIGNING_DIR).
-   * Wrong owner or a mode open to others: a warning naming the fix.
+   * Owned by another user, or writable by another user (itself or a directory above it): ConfigError
+   * (ERR_SIGNING_DIR_UNSAFE) naming the fix, unless `allowInsecure` (then a warning).
    */
-  static open(path: string | undefined, logger: Logger): SigningDir {
-    if (!path) return new SigningDir(mkdtempSync(join(tmpdir(), 'keystone-signing-')), true);
+  static open(path: string | undefined, logger: Logger, options: SigningDirOptions = {}): SigningDir {
+    const allowInsecure = options.allowInsecure ?? false;
+    if (!path) return new SigningDir(mkdtempSync(join(tmpdir(), 'keystone-signing-')), true, logger, allowInsecure);
     try {
       mkdirSync(path, { recursive: true, mode: 0o700 });
     } catch (cause) {
@@ -64,24 +84,45 @@ export class SigningDir {
       );
     }
     const uid = process.getuid?.();
-    if (uid !== undefined && info.uid !== uid) {
-      logger.warn({ signingDir: path, owner: info.uid, uid }, `signing_dir is owned by uid ${info.uid}, not by this process (uid ${uid}); fix: chown ${uid} ${path}`);
+    const problems = uid === undefined ? [] : directoryProblems(path, uid);
+    if (problems.length > 0) {
+      const fix = `fix: chown ${uid} ${path} && chmod 0700 ${path} (and no directory above it writable by others), or set allowInsecureSigningDir for a directory another trusted account manages`;
+      const message = `signing_dir cannot be trusted: ${problems.join('; ')}. Whoever can write there can plant a signing certificate and make their own tokens valid`;
+      if (!allowInsecure) throw new ConfigError('ERR_SIGNING_DIR_UNSAFE', `${message}; ${fix}`);
+      logger.warn({ signingDir: path, problems, option: 'allowInsecureSigningDir' }, `${message}; used anyway because allowInsecureSigningDir is set`);
     }
-    if ((info.mode & 0o077) !== 0) {
-      logger.warn({ signingDir: path, mode: (info.mode & 0o777).toString(8) }, `signing_dir mode is ${(info.mode & 0o777).toString(8)}; fix: chmod 0700 ${path}`);
-    }
-    return new SigningDir(path, false);
+    return new SigningDir(path, false, logger, allowInsecure);
   }
 
   file(name: string): string {
     return join(this.path, name);
   }
 
-  /** Reads a file, or undefined when it is absent (or unreadable: it will be fetched again). */
+  /**
+   * Reads a file, or undefined when it is absent, unreadable or not to be trusted (a symbolic link, not a regular
+   * file, another user's, writable by others): it will be fetched again, and the warning says why.
+   */
   async read(name: string): Promise<StoredFile | undefined> {
+    const path = this.file(name);
+    let handle: FileHandle;
     try {
-      const path = this.file(name);
-      const [bytes, info] = await Promise.all([readFile(path), stat(path)]);
+      // O_NOFOLLOW: a symbolic link is refused, not followed; O_NONBLOCK: a FIFO planted there cannot block the read.
+      handle = await open(path, constants.O_RDONLY | constants.O_NONBLOCK | (this.allowInsecure ? 0 : constants.O_NOFOLLOW));
+    } catch (cause) {
+      const code = (cause as NodeJS.ErrnoException).code;
+      if (code === 'ELOOP') this.distrust(name, 'a symbolic link');
+      else if (code !== 'ENOENT') this.logger.warn({ file: path, code }, `cannot read ${path} (${code}); fetching it from the identity server instead`);
+      return undefined;
+    }
+    try {
+      const info = await handle.stat();
+      const problem = fileProblem(info, this.uid);
+      if (problem && (!this.allowInsecure || !info.isFile())) {
+        this.distrust(name, problem);
+        return undefined;
+      }
+      if (problem) this.logger.warn({ file: path, problem, option: 'allowInsecureSigningDir' }, `${path} is ${problem}; used because allowInsecureSigningDir is set`);
+      const bytes = await handle.readFile();
       return {
         bytes,
         mtimeMs: info.mtimeMs,
@@ -89,9 +130,19 @@ export class SigningDir {
           return bytes.toString('utf8');
         },
       };
-    } catch {
+    } catch (cause) {
+      this.logger.warn({ file: path, code: (cause as NodeJS.ErrnoException).code }, `cannot read ${path}; fetching it from the identity server instead`);
       return undefined;
+    } finally {
+      await handle.close().catch(() => {});
     }
+  }
+
+  private distrust(name: string, problem: string): void {
+    this.logger.warn(
+      { file: this.file(name), problem },
+      `${this.file(name)} is ${problem}: not trusted (someone else may have put it there); fetching it from the identity server instead, and replacing it`,
+    );
   }
 
   /**
