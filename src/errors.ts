@@ -31,6 +31,7 @@ export type ErrorCode =
   | 'ERR_CERT_SIGNATURE'
   | 'ERR_CERT_NOT_CA'
   | 'ERR_CERT_PATH_LENGTH'
+  | 'ERR_CERT_NAME_CONSTRAINTS'
   | 'ERR_CERT_PURPOSE'
   | 'ERR_CERT_CRITICAL_EXTENSION'
   // token contents and decisions (src/token, src/protocol.ts)

@@ -4,6 +4,7 @@ import { RsaSaPssParams } from '@peculiar/asn1-rsa';
 import { AlgorithmIdentifier } from '@peculiar/asn1-x509';
 import type { AlgorithmId } from './signed-data.js';
 import { CmsVerificationError } from '../errors.js';
+import { DerError, DerReader, TAG_INTEGER, TAG_SEQUENCE, value } from './der.js';
 
 /** Digest algorithms accepted for token signatures. MD5 and anything unknown are refused. */
 const DIGESTS: Record<string, string> = {
@@ -20,6 +21,11 @@ const REFUSED_DIGESTS: Record<string, string> = {
   '1.2.840.113549.2.2': 'md2',
   '1.2.840.113549.2.4': 'md4',
 };
+
+/** True for a digest algorithm OID openssl knows (accepted or refused here): what a digestAlgorithms set may name. */
+export function isKnownDigest(oid: string): boolean {
+  return oid in DIGESTS || oid in REFUSED_DIGESTS;
+}
 
 export const OID_RSA_ENCRYPTION = '1.2.840.113549.1.1.1';
 export const OID_RSASSA_PSS = '1.2.840.113549.1.1.10';
@@ -90,6 +96,7 @@ export function signatureScheme(digestAlgorithm: AlgorithmId, signatureAlgorithm
 function pssScheme(digest: string, signatureAlgorithm: AlgorithmId): SignatureScheme {
   let params: RsaSaPssParams;
   let mgfDigest: string | undefined;
+  if (signatureAlgorithm.parameters) checkPssIntegers(signatureAlgorithm.parameters);
   try {
     params = signatureAlgorithm.parameters
       ? AsnConvert.parse(signatureAlgorithm.parameters, RsaSaPssParams)
@@ -114,4 +121,34 @@ function pssScheme(digest: string, signatureAlgorithm: AlgorithmId): SignatureSc
     saltLength: params.saltLength,
     name: `RSASSA-PSS(${digest}, salt ${params.saltLength})`,
   };
+}
+
+/**
+ * saltLength [2] and trailerField [3] of RSASSA-PSS parameters as OpenSSL decides them: minimally encoded
+ * INTEGERs (its decoder refuses padding), a salt length that is not negative (node:crypto would read -1 and -2
+ * as "the digest length" and "the maximum"), and a trailerField of 1, the only one defined.
+ */
+function checkPssIntegers(parameters: Uint8Array): void {
+  const malformed = (why: string) => new CmsVerificationError('ERR_CMS_MALFORMED', `RSASSA-PSS parameters: ${why}`);
+  try {
+    const outer = new DerReader(parameters);
+    const fields = DerReader.inside(parameters, outer.expect(TAG_SEQUENCE, 'RSASSA-PSS-params'));
+    outer.end('RSASSA-PSS-params');
+    while (!fields.done) {
+      const field = fields.next();
+      if (field.tag !== 0xa2 && field.tag !== 0xa3) continue;
+      const name = field.tag === 0xa2 ? 'saltLength' : 'trailerField';
+      const inner = DerReader.inside(parameters, field);
+      const integer = value(parameters, inner.expect(TAG_INTEGER, name));
+      inner.end(name);
+      if (integer.length === 0 || (integer.length > 1 && ((integer[0] === 0 && integer[1]! < 0x80) || (integer[0] === 0xff && integer[1]! >= 0x80)))) {
+        throw malformed(`${name} is not a minimally encoded INTEGER`);
+      }
+      if (integer[0]! & 0x80) throw malformed(`${name} is negative`);
+      if (field.tag === 0xa3 && !(integer.length === 1 && integer[0] === 1)) throw malformed('trailerField is not 1 (trailerFieldBC)');
+    }
+  } catch (cause) {
+    if (cause instanceof DerError) throw new CmsVerificationError('ERR_CMS_MALFORMED', 'RSASSA-PSS parameters cannot be parsed', { cause });
+    throw cause;
+  }
 }

@@ -13,6 +13,17 @@ import {
 } from '@peculiar/asn1-x509';
 import { CertificateError } from '../errors.js';
 import { DerReader, TAG_CONTEXT_0, TAG_INTEGER, TAG_SEQUENCE, value, whole } from './der.js';
+import { parseNameConstraints, subjectAltDirectoryNames, type NameConstraints } from './name-constraints.js';
+
+const OID_NS_CERT_TYPE = '2.16.840.1.113730.1.1';
+const OID_NAME_CONSTRAINTS = '2.5.29.30';
+const OID_SUBJECT_ALT_NAME = '2.5.29.17';
+
+/** Netscape certificate type bits, as OpenSSL reads them (the first byte of the BIT STRING). */
+export const NS_SSL_CLIENT = 0x80;
+export const NS_SMIME = 0x20;
+export const NS_SMIME_CA = 0x02;
+export const NS_ANY_CA = 0x07;
 
 /** Extensions OpenSSL understands (X509_supported_extension); a critical extension outside this set fails verification. */
 const SUPPORTED_CRITICAL = new Set([
@@ -67,6 +78,11 @@ export class ParsedCertificate {
   readonly basicConstraints: { ca: boolean; pathLength: number | undefined } | undefined;
   readonly unsupportedCritical: string[];
   readonly version: number;
+  /** nsCertType bits (NS_*), or undefined when the extension is absent. */
+  readonly nsCertType: number | undefined;
+  readonly nameConstraints: NameConstraints | undefined;
+  /** directoryName entries of subjectAltName (checked against nameConstraints, as the subject is). */
+  readonly subjectAltDirectoryNames: readonly Uint8Array[];
 
   constructor(der: Uint8Array, readonly label: string) {
     this.der = Buffer.from(der);
@@ -93,6 +109,9 @@ export class ParsedCertificate {
     let extKeyUsage: string[] | undefined;
     let basicConstraints: ParsedCertificate['basicConstraints'];
     let subjectKeyId: Buffer | undefined;
+    let nsCertType: number | undefined;
+    let nameConstraints: NameConstraints | undefined;
+    let altDirectoryNames: readonly Uint8Array[] = [];
     const unsupportedCritical: string[] = [];
     try {
       for (const ext of tbs.extensions ?? []) {
@@ -113,6 +132,18 @@ export class ParsedCertificate {
           case id_ce_subjectKeyIdentifier:
             subjectKeyId = Buffer.from(AsnConvert.parse(value, OctetString).buffer);
             break;
+          case OID_NS_CERT_TYPE: {
+            const bits = new Uint8Array(value);
+            if (bits[0] !== 0x03 || bits.length < 3) throw new Error('nsCertType is not a BIT STRING');
+            nsCertType = bits.length > 3 ? bits[3]! : 0;
+            break;
+          }
+          case OID_NAME_CONSTRAINTS:
+            nameConstraints = parseNameConstraints(new Uint8Array(value));
+            break;
+          case OID_SUBJECT_ALT_NAME:
+            altDirectoryNames = subjectAltDirectoryNames(new Uint8Array(value));
+            break;
         }
       }
     } catch (cause) {
@@ -123,6 +154,9 @@ export class ParsedCertificate {
     this.basicConstraints = basicConstraints;
     this.subjectKeyId = subjectKeyId;
     this.unsupportedCritical = unsupportedCritical;
+    this.nsCertType = nsCertType;
+    this.nameConstraints = nameConstraints;
+    this.subjectAltDirectoryNames = altDirectoryNames;
   }
 
   /** The subject and the issuer are the same name. */

@@ -1,6 +1,7 @@
 import { KeyUsageFlags } from '@peculiar/asn1-x509';
 import { CertificateError } from '../errors.js';
-import { EKU_EMAIL_PROTECTION, type ParsedCertificate } from './certificate.js';
+import { EKU_EMAIL_PROTECTION, NS_ANY_CA, NS_SMIME, NS_SMIME_CA, NS_SSL_CLIENT, type ParsedCertificate } from './certificate.js';
+import { checkNameConstraints } from './name-constraints.js';
 
 const MAX_DEPTH = 10;
 
@@ -8,11 +9,16 @@ const MAX_DEPTH = 10;
  * Builds and checks the path from the signing certificate to a self-signed root among the CA certificates,
  * deciding as `openssl cms -verify -CAfile` does with its default S/MIME signing purpose:
  * - each certificate is signed by the next; the last is self-issued and is one of the CA certificates;
- * - CA certificates are CAs (basicConstraints CA:TRUE, or keyCertSign), within their pathlen;
+ * - CA certificates are CAs as X509_check_ca decides; an intermediate needs basicConstraints CA:TRUE (OpenSSL 3
+ *   applies X509_STRICT to intermediates), a root may also be a v1 root, carry keyCertSign, or an nsCertType CA
+ *   bit (then S/MIME CA);
+ * - pathlen, the root's included: a CA's pathlen counts the non-self-issued intermediates below it;
+ * - nameConstraints (see name-constraints.ts);
  * - no certificate carries a critical extension OpenSSL does not understand;
  * - purposes: an extendedKeyUsage, where present on any certificate of the path, includes emailProtection
  *   (OpenSSL 3 does not count anyExtendedKeyUsage); the signer's keyUsage, where present, includes
- *   digitalSignature or nonRepudiation.
+ *   digitalSignature or nonRepudiation; the signer's nsCertType, where present, includes S/MIME (or SSL client,
+ *   OpenSSL's workaround for old certificates).
  * Validity dates depend on the time and are checked by `checkValidity`.
  * Returns the path, signer first.
  */
@@ -20,6 +26,10 @@ export function buildChain(signer: ParsedCertificate, caCerts: ParsedCertificate
   checkSignerPurpose(signer);
   const chain = [signer];
   let current = signer;
+  if (isTrustedSigner(signer, caCerts)) {
+    checkNameConstraints(chain);
+    return chain;
+  }
   while (!isTrustAnchor(current, caCerts)) {
     if (chain.length > MAX_DEPTH) {
       throw new CertificateError('ERR_CERT_UNTRUSTED', `certificate path from ${signer.subject} is longer than ${MAX_DEPTH} certificates`);
@@ -33,7 +43,7 @@ export function buildChain(signer: ParsedCertificate, caCerts: ParsedCertificate
           : `certificate ${current.subject} in the path of ${signer.subject} was issued by ${current.issuer}, which is not among the CA certificates; the CA file must hold the whole chain up to a self-signed root`,
       );
     }
-    checkCa(issuer, chain.length);
+    checkCa(issuer, chain, caCerts);
     if (!current.x509.verify(issuer.publicKey)) {
       throw new CertificateError(
         'ERR_CERT_SIGNATURE',
@@ -43,6 +53,7 @@ export function buildChain(signer: ParsedCertificate, caCerts: ParsedCertificate
     chain.push(issuer);
     current = issuer;
   }
+  checkNameConstraints(chain);
   return chain;
 }
 
@@ -53,6 +64,14 @@ function isTrustAnchor(certificate: ParsedCertificate, caCerts: ParsedCertificat
     certificate.x509.checkIssued(certificate.x509) &&
     caCerts.some((ca) => ca.der.equals(certificate.der))
   );
+}
+
+/**
+ * A self-signed signing certificate that is itself in the CA file is trusted as it is, as openssl trusts a
+ * leaf found in its store: no CA rights are needed of it (its keyUsage may lack keyCertSign).
+ */
+function isTrustedSigner(signer: ParsedCertificate, caCerts: ParsedCertificate[]): boolean {
+  return signer.selfIssued && caCerts.some((ca) => ca.der.equals(signer.der)) && signer.x509.verify(signer.publicKey);
 }
 
 function findIssuer(certificate: ParsedCertificate, caCerts: ParsedCertificate[]): ParsedCertificate | undefined {
@@ -88,29 +107,45 @@ function checkSignerPurpose(signer: ParsedCertificate): void {
       `signing certificate ${signer.subject} keyUsage is ${signer.describeKeyUsage()}; a token signing certificate needs digitalSignature or nonRepudiation; reissue it with keyUsage = digitalSignature, nonRepudiation`,
     );
   }
-}
-
-/** X509_check_ca as OpenSSL decides it, plus pathlen. `depth` is the issuer's index in the path (1 = signer's issuer). */
-function checkCa(ca: ParsedCertificate, depth: number): void {
-  rejectUnsupportedCritical(ca, 'CA certificate');
-  rejectWrongExtKeyUsage(ca, 'CA certificate');
-  const keyUsageAllowsSigning = ca.keyUsage === undefined || (ca.keyUsage & KeyUsageFlags.keyCertSign) !== 0;
-  let isCa: boolean;
-  if (!keyUsageAllowsSigning) isCa = false;
-  else if (ca.basicConstraints) isCa = ca.basicConstraints.ca;
-  else isCa = (ca.version === 1 && ca.selfIssued) || ca.keyUsage !== undefined;
-  if (!isCa) {
+  if (signer.nsCertType !== undefined && (signer.nsCertType & (NS_SMIME | NS_SSL_CLIENT)) === 0) {
     throw new CertificateError(
-      'ERR_CERT_NOT_CA',
-      `certificate ${ca.subject} issued the next certificate of the path but is not a CA (basicConstraints ${ca.basicConstraints ? `CA:${ca.basicConstraints.ca}` : 'absent'}, keyUsage ${ca.describeKeyUsage()})`,
+      'ERR_CERT_PURPOSE',
+      `signing certificate ${signer.subject} has an nsCertType without S/MIME (email); openssl cms refuses it as a signer; reissue it without nsCertType`,
     );
   }
+}
+
+/**
+ * X509_check_ca as OpenSSL 3 decides it for a CA of the path, then its purpose (S/MIME CA) and pathlen.
+ * `below` is the path up to this CA's subject (signer first); the CA is the issuer of its last certificate.
+ */
+function checkCa(ca: ParsedCertificate, below: ParsedCertificate[], caCerts: ParsedCertificate[]): void {
+  rejectUnsupportedCritical(ca, 'CA certificate');
+  rejectWrongExtKeyUsage(ca, 'CA certificate');
+  const isRoot = isTrustAnchor(ca, caCerts);
+  let kind: 0 | 1 | 3 | 4 | 5;
+  if (ca.keyUsage !== undefined && (ca.keyUsage & KeyUsageFlags.keyCertSign) === 0) kind = 0;
+  else if (ca.basicConstraints) kind = ca.basicConstraints.ca ? 1 : 0;
+  else if (ca.version === 1 && ca.selfIssued) kind = 3;
+  else if (ca.keyUsage !== undefined) kind = 4;
+  else if (ca.nsCertType !== undefined && (ca.nsCertType & NS_ANY_CA) !== 0) kind = 5;
+  else kind = 0;
+  if (kind === 0 || (!isRoot && kind !== 1)) {
+    throw new CertificateError(
+      'ERR_CERT_NOT_CA',
+      `certificate ${ca.subject} issued the next certificate of the path but is not a CA (basicConstraints ${ca.basicConstraints ? `CA:${ca.basicConstraints.ca}` : 'absent'}, keyUsage ${ca.describeKeyUsage()}${isRoot ? '' : '; an intermediate CA needs basicConstraints CA:TRUE'})`,
+    );
+  }
+  if (kind === 5 && (ca.nsCertType! & NS_SMIME_CA) === 0) {
+    throw new CertificateError('ERR_CERT_PURPOSE', `CA certificate ${ca.subject} is a CA by nsCertType only, and not for S/MIME (emailCA)`);
+  }
   const pathLength = ca.basicConstraints?.pathLength;
-  // Intermediates below this CA: depth - 1. OpenSSL does not count self-issued ones; neither do we.
-  if (pathLength !== undefined && depth > 1 && !ca.selfIssued && depth - 1 > pathLength) {
+  // OpenSSL's plen: the certificates between the signer and this CA, self-issued ones not counted.
+  const intermediates = below.slice(1).filter((certificate) => !certificate.selfIssued).length;
+  if (pathLength !== undefined && below.length > 1 && intermediates > pathLength) {
     throw new CertificateError(
       'ERR_CERT_PATH_LENGTH',
-      `CA certificate ${ca.subject} allows ${pathLength} intermediate CA(s) below it (pathlen) but the path has ${depth - 1}`,
+      `CA certificate ${ca.subject} allows ${pathLength} intermediate CA(s) below it (pathlen) but the path has ${intermediates}`,
     );
   }
 }

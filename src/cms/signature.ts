@@ -155,9 +155,33 @@ function signedAttributesInput(attributes: Uint8Array[], content: Uint8Array, di
   if (actual.length !== messageDigest.length || !timingSafeEqual(actual, messageDigest)) {
     throw new CmsVerificationError('ERR_MESSAGE_DIGEST_MISMATCH', 'signed messageDigest attribute does not match the content: the token was altered');
   }
-  // The signature covers the attributes DER-encoded as a SET OF (tag 0x31, elements sorted), which is
-  // also how OpenSSL re-encodes them before checking.
-  return encodeTlv(TAG_SET, Buffer.concat([...attributes].map((a) => Buffer.from(a)).sort(Buffer.compare)));
+  // OpenSSL checks the signature over the attributes re-encoded as DER in the order carried (its
+  // CMS_Attributes_Verify template keeps the order; the values of each attribute are sorted). Attributes that
+  // are not already that DER are refused: a re-encoding of signed bytes is not what was signed.
+  const carried = attributes.map((a) => Buffer.from(a));
+  for (const attribute of carried) {
+    if (!derAttribute(attribute).equals(attribute)) {
+      throw new CmsVerificationError('ERR_CMS_MALFORMED', 'signed attributes are not DER-encoded (non-minimal lengths, unsorted values or constructed strings): refused, as RFC 5652 requires DER for them');
+    }
+  }
+  return encodeTlv(TAG_SET, Buffer.concat(carried));
+}
+
+/** An Attribute as OpenSSL re-encodes it: minimal lengths, primitive values re-encoded, values sorted. */
+function derAttribute(attribute: Buffer): Buffer {
+  const reader = new DerReader(attribute);
+  const sequence = DerReader.inside(attribute, reader.expect(TAG_SEQUENCE, 'Attribute'));
+  const type = sequence.expect(TAG_OID, 'attrType');
+  const set = DerReader.inside(attribute, sequence.expect(TAG_SET, 'attrValues'));
+  sequence.end('Attribute');
+  const values: Buffer[] = [];
+  while (!set.done) {
+    const element = set.next();
+    if (element.tag === TAG_SEQUENCE || element.tag === TAG_SET) values.push(attribute.subarray(element.start, element.end)); // kept whole, as OpenSSL keeps them
+    else if (element.tag & 0x20) values.push(Buffer.alloc(0)); // a constructed string: never DER, never equal
+    else values.push(encodeTlv(element.tag, value(attribute, element)));
+  }
+  return encodeTlv(TAG_SEQUENCE, Buffer.concat([encodeTlv(TAG_OID, value(attribute, type)), encodeTlv(TAG_SET, Buffer.concat(values.sort(Buffer.compare)))]));
 }
 
 function range(tlv: { start: number; end: number }): [number, number] {

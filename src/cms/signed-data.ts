@@ -1,3 +1,5 @@
+import { AsnConvert } from '@peculiar/asn1-schema';
+import { Certificate, CertificateList } from '@peculiar/asn1-x509';
 import { CmsVerificationError } from '../errors.js';
 import {
   DerError,
@@ -45,6 +47,8 @@ export interface ParsedSignedData {
   /** The signed bytes: the token body. */
   content: Uint8Array;
   signerInfos: SignerInfo[];
+  /** The OIDs of the SignedData digestAlgorithms set. */
+  digestAlgorithms: string[];
 }
 
 /**
@@ -77,13 +81,19 @@ function readSignedData(bytes: Uint8Array): ParsedSignedData {
   explicit.end('content');
 
   signedData.expect(TAG_INTEGER, 'version');
-  signedData.expect(TAG_SET, 'digestAlgorithms');
+  const digestSet = DerReader.inside(bytes, signedData.expect(TAG_SET, 'digestAlgorithms'));
+  const digestAlgorithms: string[] = [];
+  while (!digestSet.done) digestAlgorithms.push(readAlgorithm(bytes, digestSet.expect(TAG_SEQUENCE, 'DigestAlgorithmIdentifier')).oid);
   const encapsulated = DerReader.inside(bytes, signedData.expect(TAG_SEQUENCE, 'encapContentInfo'));
   const eContentType = decodeOid(value(bytes, encapsulated.expect(TAG_OID, 'eContentType')));
   const eContentTlv = encapsulated.optional(TAG_CONTEXT_0);
   encapsulated.end('encapContentInfo');
-  signedData.optional(TAG_CONTEXT_0); // certificates: Keystone tokens carry none (-nocerts); the signer comes from signing_cert.pem
-  signedData.optional(TAG_CONTEXT_1); // crls
+  // Keystone tokens carry no certificates (-nocerts) and no CRLs; the signer comes from signing_cert.pem. When
+  // present they are never used, but must parse, as openssl parses the whole message before it verifies.
+  const certificates = signedData.optional(TAG_CONTEXT_0);
+  if (certificates) readEach(bytes, certificates, 'certificates', Certificate);
+  const crls = signedData.optional(TAG_CONTEXT_1);
+  if (crls) readEach(bytes, crls, 'crls', CertificateList);
   const signerInfosTlv = signedData.expect(TAG_SET, 'signerInfos');
   signedData.end('SignedData');
 
@@ -101,7 +111,27 @@ function readSignedData(bytes: Uint8Array): ParsedSignedData {
   const set = DerReader.inside(bytes, signerInfosTlv);
   while (!set.done) signerInfos.push(readSignerInfo(bytes, set.expect(TAG_SEQUENCE, 'SignerInfo')));
   if (signerInfos.length === 0) throw new CmsVerificationError('ERR_CMS_MALFORMED', 'CMS message has no SignerInfo');
-  return { contentType: eContentType, content: value(bytes, octets), signerInfos };
+  return { contentType: eContentType, content: value(bytes, octets), signerInfos, digestAlgorithms };
+}
+
+/**
+ * Each element of the certificates (or crls) field must be an X.509 certificate (or CRL) that parses. Other
+ * CertificateChoices (attribute certificates, other formats) are refused: no Keystone token carries them.
+ */
+function readEach(bytes: Uint8Array, field: Tlv, what: string, type: typeof Certificate | typeof CertificateList): void {
+  const reader = DerReader.inside(bytes, field);
+  while (!reader.done) {
+    const element = reader.next();
+    if (element.tag !== TAG_SEQUENCE) throw new DerError(`${what}: an element of tag 0x${element.tag.toString(16)} where an X.509 ${what === 'crls' ? 'CRL' : 'certificate'} was expected`);
+    try {
+      const der = whole(bytes, element);
+      const buffer = Buffer.from(der.buffer, der.byteOffset, der.byteLength);
+      if (type === Certificate) AsnConvert.parse(buffer, Certificate);
+      else AsnConvert.parse(buffer, CertificateList);
+    } catch (cause) {
+      throw new DerError(`${what}: an element does not parse as an X.509 ${what === 'crls' ? 'CRL' : 'certificate'} (${(cause as Error).message})`);
+    }
+  }
 }
 
 function readSignerInfo(bytes: Uint8Array, tlv: Tlv): SignerInfo {

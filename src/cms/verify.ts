@@ -6,7 +6,7 @@ import { parseCertificates, type ParsedCertificate } from './certificate.js';
 import { buildChain, checkValidity } from './chain.js';
 import { parseSignedData, type ParsedSignedData } from './signed-data.js';
 import { describeSid, signerMatches, verifySignerInfo, verifySignerInfoAsync } from './signature.js';
-import type { SignatureScheme } from './algorithms.js';
+import { isKnownDigest, type SignatureScheme } from './algorithms.js';
 
 /** PEM (or DER) certificates to verify tokens with, as found in signing_dir. */
 export interface SigningMaterialInput {
@@ -53,8 +53,9 @@ export class SigningMaterial {
     this.signer = signers[0]!;
     this.caCerts = parseCertificates(input.caCerts, 'CA certificate');
     try {
-      // The signing file may carry its intermediates after the signing certificate, as -certfile allows.
-      this.chain = buildChain(this.signer, [...this.caCerts, ...signers.slice(1)]);
+      // Only the CA file builds the path: openssl cms -verify -certfile uses the signing file to find the signer,
+      // never as intermediates or trust anchors (certificates after the first are ignored here).
+      this.chain = buildChain(this.signer, [...this.caCerts]);
     } catch (error) {
       if (!(error instanceof CertificateError)) throw error;
       this.chainError = error;
@@ -92,6 +93,7 @@ export class SigningMaterial {
 
   private parseFor(der: Uint8Array, options: VerifyOptions) {
     const signedData = parseSignedData(der);
+    checkDigestSet(signedData);
     for (const signerInfo of signedData.signerInfos) {
       if (!signerMatches(signerInfo, this.signer)) {
         throw new CmsVerificationError(
@@ -115,6 +117,21 @@ export class SigningMaterial {
       signatureAlgorithm: scheme.name,
       signer: { subject: this.signer.subject, serial: this.signer.serial },
     };
+  }
+}
+
+/**
+ * Every digest of the digestAlgorithms set must be one openssl knows, and each signer's digest must be among
+ * them: openssl computes the content's digests from that set, and finds none for a signer whose digest is missing.
+ */
+function checkDigestSet(signedData: ParsedSignedData): void {
+  for (const oid of signedData.digestAlgorithms) {
+    if (!isKnownDigest(oid)) throw new CmsVerificationError('ERR_CMS_MALFORMED', `SignedData digestAlgorithms names ${oid}, which is not a digest algorithm`);
+  }
+  for (const signerInfo of signedData.signerInfos) {
+    if (!signedData.digestAlgorithms.includes(signerInfo.digestAlgorithm.oid)) {
+      throw new CmsVerificationError('ERR_CMS_MALFORMED', `SignedData digestAlgorithms (${signedData.digestAlgorithms.join(', ') || 'empty'}) lacks the signer's digest ${signerInfo.digestAlgorithm.oid}`);
+    }
   }
 }
 

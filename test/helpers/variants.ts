@@ -14,7 +14,7 @@ const EC_ORDER: Record<string, bigint> = {
   prime256v1: 0xffffffff00000000ffffffffffffffffbce6faada7179e84f3b9cac2fc632551n,
 };
 
-interface SignerParts {
+export interface SignerParts {
   version: number;
   sid: Buffer;
   digestOid: string;
@@ -25,11 +25,12 @@ interface SignerParts {
   unsigned?: Buffer;
 }
 
-interface Parts {
+export interface Parts {
   version: number;
   digests: Buffer[];
   content: Buffer;
   certificates?: Buffer;
+  crls?: Buffer;
   signers: SignerParts[];
 }
 
@@ -50,13 +51,13 @@ function signerParts(info: SignerInfo): SignerParts {
   };
 }
 
-function partsOf(der: Uint8Array): Parts {
+export function partsOf(der: Uint8Array): Parts {
   const parsed = parseSignedData(der);
   const signers = parsed.signerInfos.map(signerParts);
   return { version: 1, digests: [signers[0]!.digest], content: Buffer.from(parsed.content), signers };
 }
 
-function build(parts: Parts): Buffer {
+export function build(parts: Parts): Buffer {
   const signerInfo = (s: SignerParts) =>
     sequence(encodeUnsignedInteger(Buffer.from([s.version])), s.sid, s.digest, ...(s.attributes ? [s.attributes] : []), s.signatureAlgorithm, encodeTlv(0x04, s.signature), ...(s.unsigned ? [s.unsigned] : []));
   const body = sequence(
@@ -64,6 +65,7 @@ function build(parts: Parts): Buffer {
     set(...parts.digests),
     sequence(encodeOid(OID_DATA), encodeTlv(0xa0, encodeTlv(0x04, parts.content))),
     ...(parts.certificates ? [parts.certificates] : []),
+    ...(parts.crls ? [parts.crls] : []),
     set(...parts.signers.map(signerInfo)),
   );
   return sequence(encodeOid(OID_SIGNED_DATA), encodeTlv(0xa0, body));
