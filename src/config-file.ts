@@ -3,20 +3,20 @@ import { ConfigError } from './errors.js';
 import type { AuthTokenOptions } from './options.js';
 
 /**
- * Options that Python services keep in the same section but that this library does not use: the keystoneauth
- * plugin options and keystonemiddleware's pool tuning. They are skipped (and listed) rather than refused, so
- * one config file serves Python and Node services alike.
+ * Options that Python services keep in the same section but that this library does not use: keystonemiddleware's
+ * memcache pool tuning and logging. They are skipped, listed in `ignored`, and named in a warning at start-up
+ * (through the ignoredOptions option), so one config file serves Python and Node services alike.
  */
 const FOREIGN_OPTIONS = new Set([
-  'auth_type', 'auth_plugin', 'auth_section', 'auth_url', 'username', 'password', 'user_id', 'user_domain_id', 'user_domain_name',
-  'project_id', 'project_name', 'project_domain_id', 'project_domain_name', 'domain_id', 'domain_name', 'system_scope',
-  'tenant_name', 'tenant_id', 'trust_id', 'default_domain_id', 'default_domain_name', 'region_name', 'interface', 'service_type',
   'memcache_pool_dead_retry', 'memcache_pool_maxsize', 'memcache_pool_socket_timeout', 'memcache_pool_unused_timeout',
   'memcache_pool_conn_get_timeout', 'memcache_use_advanced_pool', 'memcache_sasl_enabled', 'memcache_username', 'memcache_password',
   'memcache_tls_enabled', 'memcache_tls_cafile', 'memcache_tls_certfile', 'memcache_tls_keyfile', 'memcache_tls_allowed_ciphers',
   'timeout', 'collect_timing', 'split-loggers', 'log_name',
   'use', 'paste.filter_factory', 'paste.app_factory',
 ]);
+
+/** keystoneauth's deprecated names, read as today's. */
+const ALIASES: Record<string, string> = { auth_plugin: 'auth_type' };
 
 export interface LoadedConfig {
   options: AuthTokenOptions;
@@ -70,11 +70,22 @@ export function loadConfigDetailed(path: string, section = 'keystone_authtoken')
   const sections = parseIni(text);
   const name = sections.has(section) ? section : sections.has('filter:authtoken') ? 'filter:authtoken' : undefined;
   if (!name) throw new ConfigError('ERR_CONFIG', `config file ${path} has no [${section}] section (nor [filter:authtoken])`);
-  const options: Record<string, string> = {};
+  const options: Record<string, unknown> = {};
   const ignored: string[] = [];
-  for (const [key, value] of sections.get(name)!) {
-    if (FOREIGN_OPTIONS.has(key)) ignored.push(key);
-    else options[key] = value;
+  const read = (entries: Map<string, string>) => {
+    for (const [key, value] of entries) {
+      if (FOREIGN_OPTIONS.has(key)) ignored.push(key);
+      else if (key !== 'auth_section') options[ALIASES[key] ?? key] = value;
+    }
+  };
+  read(sections.get(name)!);
+  // keystoneauth's auth_section: the plugin options live in another section of the same file.
+  const authSection = sections.get(name)!.get('auth_section');
+  if (authSection) {
+    const entries = sections.get(authSection);
+    if (!entries) throw new ConfigError('ERR_CONFIG', `auth_section = ${authSection}, but ${path} has no [${authSection}] section`);
+    read(entries);
   }
+  if (ignored.length > 0) options.ignoredOptions = ignored;
   return { options: options as AuthTokenOptions, ignored, section: name };
 }

@@ -32,6 +32,7 @@ export const ERROR_CODES: Record<ErrorCode, { status: number; cause: string; fix
   ERR_TOKEN_REVOKED: { status: 401, cause: 'The token (one of its hash_algorithms hashes) is on the revocation list.', fix: 'Obtain a new token.' },
   ERR_TOKEN_INVALID: { status: 401, cause: 'The identity server does not know the token (404), or its body lacks a user.', fix: 'Obtain a new token.' },
   ERR_TOKEN_BIND: { status: 401, cause: 'enforce_token_bind refuses the token\'s bind (or its absence).', fix: 'Adjust enforce_token_bind or use an unbound token.' },
+  ERR_ACCESS_RULES: { status: 401, cause: 'The token comes from an application credential whose access rules do not allow this request (method, path, service_type), or service_type is not configured.', fix: 'Set service_type in [keystone_authtoken]; create the application credential with a rule for this request.' },
   ERR_SERVICE_TOKEN_ROLES: { status: 401, cause: 'X-Service-Token lacks all of service_token_roles and service_token_roles_required is true.', fix: 'Give the service user one of service_token_roles.' },
   ERR_CONFIG: { status: 500, cause: 'An option is unknown, of the wrong type, or contradicts another (thrown at construction).', fix: 'The message names the option and, for typos, the closest valid name.' },
   ERR_SIGNING_DIR: { status: 500, cause: 'signing_dir cannot be created or written (permissions, read-only or full disk, SELinux label).', fix: 'chown/chmod 0700 the directory for the service user; restorecon -R where SELinux is enforcing.' },

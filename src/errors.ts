@@ -40,6 +40,7 @@ export type ErrorCode =
   | 'ERR_TOKEN_INVALID'
   | 'ERR_TOKEN_BIND'
   | 'ERR_SERVICE_TOKEN_ROLES'
+  | 'ERR_ACCESS_RULES'
   // configuration and environment
   | 'ERR_CONFIG'
   | 'ERR_SIGNING_DIR'

@@ -84,8 +84,17 @@ function identityView(identity: Identity): Identity {
     catalog: identity.catalog,
     bind: identity.bind,
     isAdminProject: identity.isAdminProject,
+    system: identity.system,
+    accessRules: identity.accessRules,
     body: identity.body,
   };
+}
+
+/** The path of the request as the client sent it (Express rewrites req.url under a mount point), without the query. */
+function requestPath(req: IncomingMessage): string {
+  const url = (req as { originalUrl?: string }).originalUrl ?? req.url ?? '/';
+  const query = url.indexOf('?');
+  return query === -1 ? url : url.slice(0, query);
 }
 
 function respond(res: ServerResponse, status: number, error: KeystoneAuthError, wwwAuthenticate: string): void {
@@ -114,7 +123,8 @@ function respond(res: ServerResponse, status: number, error: KeystoneAuthError, 
 export function authToken(options: AuthTokenOptions): AuthTokenMiddleware {
   const protocol = new AuthProtocol(options);
   const delay = protocol.options.delayAuthDecision;
-  const wwwAuthenticate = `Keystone uri='${protocol.options.wwwAuthenticateUri}'`;
+  // Double-quoted, as keystonemiddleware writes it since upstream bug 1762362 (RFC 7235 quoted-string).
+  const wwwAuthenticate = `Keystone uri="${protocol.options.wwwAuthenticateUri.replace(/["\\]/g, '\\$&')}"`;
   const remoteUserOf = options.remoteUser;
   const remoteUser = (req: IncomingMessage): string | undefined => {
     try {
@@ -142,7 +152,11 @@ export function authToken(options: AuthTokenOptions): AuthTokenMiddleware {
     stripForgeableHeaders(req);
     if (req.keystone !== undefined) delete req.keystone;
     // Cache hits are decided synchronously; anything else comes back as a promise.
-    const decided = protocol.decide(req.headers, remoteUserOf ? { remoteUser: remoteUser(req) } : undefined);
+    const decided = protocol.decide(req.headers, {
+      remoteUser: remoteUserOf ? remoteUser(req) : undefined,
+      method: req.method,
+      path: requestPath(req),
+    });
     if (!(decided instanceof Promise)) {
       apply(req, res, next, decided);
       return;

@@ -3,6 +3,7 @@ import { isHashAlgorithm } from './token/hash.js';
 import type { IncomingMessage } from 'node:http';
 import type { Logger } from './logger.js';
 import type { TokenStore } from './cache/token-store.js';
+import { resolveCredentials, type ServiceCredentials } from './identity/credentials.js';
 
 type OptionType = 'string' | 'int' | 'float' | 'bool' | 'list' | 'object' | 'function';
 
@@ -50,7 +51,33 @@ export const OPTION_DECLARATIONS: readonly OptionDeclaration[] = [
   { name: 'check_revocations_for_cached', type: 'bool', default: false, help: 'Check cached PKI tokens against the revocation list on every request.' },
   { name: 'hash_algorithms', type: 'list', default: ['md5'], help: 'Hash algorithms for PKI token ids: the first names in-process cache entries, all are checked against the revocation list.' },
   { name: 'service_token_roles', type: 'list', default: ['service'], help: 'A service token (X-Service-Token) must carry one of these roles to be reported as valid.' },
-  { name: 'service_token_roles_required', type: 'bool', default: false, help: 'Refuse service tokens without one of service_token_roles (otherwise: a warning only).' },
+  { name: 'service_token_roles_required', type: 'bool', default: true, help: 'Refuse service tokens without one of service_token_roles. Default true (keystonemiddleware 10.1 still defaults to false, with a deprecation warning): a token without a service role must not pass as a service token.' },
+  { name: 'service_type', type: 'string', default: undefined, help: 'This service\'s type in the catalog (e.g. compute): application credential access rules are enforced against it. Unset: tokens with access rules are refused.' },
+  { name: 'interface', type: 'string', default: 'internal', help: 'Which catalog endpoint of the identity service to use when identity_uri is unset: public, internal or admin.', choices: ['public', 'internal', 'admin'] },
+  { name: 'region_name', type: 'string', default: undefined, help: 'The region whose identity endpoint to use from the catalog.' },
+  { name: 'auth_type', type: 'string', default: undefined, help: 'keystoneauth plugin of the service user: password (v3password), v3applicationcredential or v3token (v2password for old clouds). With auth_url, replaces admin_user/admin_password.' },
+  { name: 'auth_url', type: 'string', default: undefined, help: 'Where the service user authenticates (keystoneauth), e.g. http://keystone:5000/v3. Without identity_uri, the identity endpoint is then found in the service catalog (interface, region_name).' },
+  { name: 'username', type: 'string', default: undefined, help: 'Service user name (auth_type password), with user_domain_name or user_domain_id.' },
+  { name: 'user_id', type: 'string', default: undefined, help: 'Service user id (instead of username).' },
+  { name: 'password', type: 'string', default: undefined, help: 'Service user password.', secret: true },
+  { name: 'user_domain_name', type: 'string', default: undefined, help: 'Domain name of username (any domain, not only Default).' },
+  { name: 'user_domain_id', type: 'string', default: undefined, help: 'Domain id of username.' },
+  { name: 'project_name', type: 'string', default: undefined, help: 'Project the service user scopes to, with project_domain_name or project_domain_id.' },
+  { name: 'project_id', type: 'string', default: undefined, help: 'Project id the service user scopes to.' },
+  { name: 'project_domain_name', type: 'string', default: undefined, help: 'Domain name of project_name.' },
+  { name: 'project_domain_id', type: 'string', default: undefined, help: 'Domain id of project_name.' },
+  { name: 'domain_name', type: 'string', default: undefined, help: 'Domain the service user scopes to (instead of a project).' },
+  { name: 'domain_id', type: 'string', default: undefined, help: 'Domain id the service user scopes to.' },
+  { name: 'default_domain_name', type: 'string', default: undefined, help: 'Domain name used for the user and project when their own domain options are unset.' },
+  { name: 'default_domain_id', type: 'string', default: undefined, help: 'Domain id used for the user and project when their own domain options are unset.' },
+  { name: 'system_scope', type: 'string', default: undefined, help: 'Scope the service user to the system (all) instead of a project.' },
+  { name: 'trust_id', type: 'string', default: undefined, help: 'Scope the service user to a trust.' },
+  { name: 'tenant_name', type: 'string', default: undefined, help: 'v2 name of project_name.' },
+  { name: 'tenant_id', type: 'string', default: undefined, help: 'v2 name of project_id.' },
+  { name: 'application_credential_id', type: 'string', default: undefined, help: 'Application credential id (auth_type v3applicationcredential).' },
+  { name: 'application_credential_name', type: 'string', default: undefined, help: 'Application credential name, with the user (username and user_domain_name, or user_id).' },
+  { name: 'application_credential_secret', type: 'string', default: undefined, help: 'Application credential secret.', secret: true },
+  { name: 'token', type: 'string', default: undefined, help: 'A token the service user authenticates with (auth_type v3token).', secret: true },
 ];
 
 /** Node-specific options (camelCase, so they never collide with keystone_authtoken names). */
@@ -65,6 +92,7 @@ export const EXTRA_DECLARATIONS: readonly OptionDeclaration[] = [
   { name: 'identityResponseMaxBytes', type: 'int', default: 67108864, help: 'Largest answer accepted from the identity server, in bytes (a revocation list of 100,000 entries is about 11 MB).' },
   { name: 'remoteUser', type: 'function', default: undefined, help: "(req) => the Kerberos principal the request authenticated as, or undefined: keystonemiddleware's REMOTE_USER (e.g. read from a header your authenticating proxy sets and clients cannot). Tokens bound to Kerberos need it under enforce_token_bind." },
   { name: 'allowInsecureSigningDir', type: 'bool', default: false, help: 'Use a signing_dir that another user owns or can write, and files in it that are symbolic links or another user\'s, with a warning instead of refusing: only where another trusted account manages the directory.' },
+  { name: 'ignoredOptions', type: 'list', default: undefined, help: 'Set by loadConfig: options of the config section this library does not use (memcache pool tuning, ...); each is named in a warning at start-up.' },
   { name: 'memcacheTimeout', type: 'int', default: 200, help: 'Milliseconds to wait for memcached before going on without the shared cache.' },
 ];
 
@@ -115,12 +143,46 @@ export interface AuthTokenOptions {
   identityResponseMaxBytes?: number;
   memcacheTimeout?: number;
   allowInsecureSigningDir?: boolean | string;
+  /** Options a config file held that this library does not use (set by loadConfig, named in a warning). */
+  ignoredOptions?: string[];
+  service_type?: string;
+  interface?: string;
+  region_name?: string;
+  auth_type?: string;
+  auth_url?: string;
+  username?: string;
+  user_id?: string;
+  password?: string;
+  user_domain_name?: string;
+  user_domain_id?: string;
+  project_name?: string;
+  project_id?: string;
+  project_domain_name?: string;
+  project_domain_id?: string;
+  domain_name?: string;
+  domain_id?: string;
+  default_domain_name?: string;
+  default_domain_id?: string;
+  system_scope?: string;
+  trust_id?: string;
+  tenant_name?: string;
+  tenant_id?: string;
+  application_credential_id?: string;
+  application_credential_name?: string;
+  application_credential_secret?: string;
+  token?: string;
 }
 
 /** Options after coercion, defaults and checks. */
 export interface ResolvedOptions {
   wwwAuthenticateUri: string;
-  identityUri: string;
+  /** The identity endpoint; undefined when it is found in the service catalog (auth_url without identity_uri). */
+  identityUri: string | undefined;
+  /** How the middleware authenticates itself; undefined: it cannot (PKI tokens without revocation only). */
+  credentials: ServiceCredentials | undefined;
+  interface: 'public' | 'internal' | 'admin';
+  regionName: string | undefined;
+  serviceType: string | undefined;
   authVersion: 'v2.0' | 'v3' | undefined;
   delayAuthDecision: boolean;
   httpTimeoutMs: number;
@@ -255,22 +317,38 @@ export function resolveOptions(input: AuthTokenOptions): ResolvedOptions {
     const host = get<string>('auth_host');
     identityUri = `${get<string>('auth_protocol')}://${host.includes(':') ? `[${host}]` : host}:${get<number>('auth_port')}${get<string>('auth_admin_prefix').replace(/\/$/, '')}`;
   }
-  if (!identityUri && get<string | undefined>('auth_uri')) identityUri = get<string>('auth_uri');
-  if (!identityUri) throw new ConfigError('ERR_CONFIG', 'option identity_uri is required (the admin endpoint of the identity server, e.g. http://127.0.0.1:35357/)');
-  try {
-    const url = new URL(identityUri);
-    if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new Error('not http');
-  } catch {
-    throw new ConfigError('ERR_CONFIG', `option identity_uri must be an http(s) URL, got ${JSON.stringify(identityUri)}`);
+  const text = (name: string) => {
+    const value = get<unknown>(name);
+    return typeof value === 'string' && value !== '' ? value : undefined;
+  };
+  const credentials = resolveCredentials(text);
+  const viaCatalog = credentials?.kind === 'keystoneauth';
+  if (!identityUri && !viaCatalog && get<string | undefined>('auth_uri')) identityUri = get<string>('auth_uri');
+  if (!identityUri && !viaCatalog) {
+    throw new ConfigError('ERR_CONFIG', 'option identity_uri is required (the identity endpoint, e.g. http://127.0.0.1:5000/), or auth_type with auth_url (keystoneauth options) to find it in the service catalog');
+  }
+  if (identityUri) {
+    try {
+      const url = new URL(identityUri);
+      if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new Error('not http');
+    } catch {
+      throw new ConfigError('ERR_CONFIG', `option identity_uri must be an http(s) URL, got ${JSON.stringify(identityUri)}`);
+    }
+  }
+  const ignored = get<string[] | undefined>('ignoredOptions') ?? [];
+  if (ignored.length > 0) warnings.push(`options ${ignored.join(', ')} in the config section are not used by this library (they tune Python's memcache pool or logging); remove them or keep them for Python services`);
+  if (credentials?.kind === 'keystoneauth' && (get('admin_user') || get('admin_token'))) {
+    warnings.push('auth_type is set, so admin_user/admin_password/admin_token are ignored; remove them');
   }
 
+  // Choices compare without case, as oslo.config's and keystonemiddleware's readers do (ENCRYPT, encrypt, Encrypt).
   const choice = (name: string) => {
     const value = get<string | undefined>(name);
     const declaration = ALL.get(name)!;
-    if (value !== undefined && declaration.choices && !declaration.choices.includes(value)) {
-      throw new ConfigError('ERR_CONFIG', `option ${name} must be one of ${declaration.choices.join(', ')}, got ${JSON.stringify(value)}`);
-    }
-    return value;
+    if (value === undefined || !declaration.choices) return value;
+    const found = declaration.choices.find((c) => c.toLowerCase() === value.trim().toLowerCase());
+    if (!found) throw new ConfigError('ERR_CONFIG', `option ${name} must be one of ${declaration.choices.join(', ')}, got ${JSON.stringify(value)}`);
+    return found;
   };
   choice('auth_protocol');
   const version = choice('auth_version');
@@ -316,12 +394,16 @@ export function resolveOptions(input: AuthTokenOptions): ResolvedOptions {
   let wwwAuthenticateUri = get<string | undefined>('www_authenticate_uri') ?? get<string | undefined>('auth_uri');
   if (!wwwAuthenticateUri) {
     warnings.push('www_authenticate_uri (or auth_uri) is not set: 401 answers name identity_uri, which clients usually cannot reach; set it to the public identity endpoint');
-    wwwAuthenticateUri = identityUri;
+    wwwAuthenticateUri = identityUri ?? (credentials?.kind === 'keystoneauth' ? credentials.authUrl : '');
   }
 
   return {
     wwwAuthenticateUri,
-    identityUri: identityUri.replace(/\/+$/, ''),
+    identityUri: identityUri?.replace(/\/+$/, ''),
+    credentials,
+    interface: choice('interface') as ResolvedOptions['interface'],
+    regionName: text('region_name'),
+    serviceType: text('service_type'),
     authVersion,
     delayAuthDecision: get('delay_auth_decision'),
     httpTimeoutMs: (timeout ?? 10) * 1000,

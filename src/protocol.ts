@@ -3,16 +3,17 @@ import { MemoryTokenCache, validEntry, type CacheEntry, type ValidEntry } from '
 import { SharedTokenCache } from './cache/shared-cache.js';
 import { AdminToken } from './identity/admin-token.js';
 import { IdentityClient } from './identity/client.js';
-import { validateOnline } from './identity/online.js';
 import { VersionDiscovery } from './identity/versions.js';
 import { stderrLogger, type Logger } from './logger.js';
 import { resolveOptions, type AuthTokenOptions, type ResolvedOptions } from './options.js';
 import { CertificateStore } from './signing/certificates.js';
 import { RevocationList } from './signing/revocations.js';
 import { SigningDir } from './signing/signing-dir.js';
-import { readIdentity, type Identity } from './token/access-info.js';
+import type { Identity } from './token/access-info.js';
+import { checkAccessRules } from './token/access-rules.js';
 import { checkBind } from './token/bind.js';
 import { classifyToken, type TokenFormat } from './token/format.js';
+import { OnlineValidator } from './validators/online.js';
 import { PkiValidator } from './validators/pki.js';
 import { hashToken, tokenLogId } from './token/hash.js';
 import { serviceHeaders, userHeaders } from './token/headers.js';
@@ -29,6 +30,15 @@ export interface ProtocolStats {
   cacheHits: number;
   certificateFetches: { signing: number; ca: number };
   revocationFetches: number;
+}
+
+/** What a decision may depend on besides the headers. */
+export interface RequestContext {
+  /** The Kerberos principal the request authenticated as (REMOTE_USER), for tokens bound to Kerberos. */
+  remoteUser?: string;
+  /** The request's method and path: application credential access rules are checked against them. */
+  method?: string;
+  path?: string;
 }
 
 /** Request headers as node:http gives them (lower-case names). */
@@ -50,6 +60,7 @@ export class AuthProtocol {
   readonly cache: MemoryTokenCache;
   readonly shared: SharedTokenCache | undefined;
   private readonly pki: PkiValidator;
+  private readonly online: OnlineValidator;
   private readonly pending = new Map<string, Promise<CacheEntry>>();
   private readonly sharedWrites = new Set<Promise<void>>();
   private readonly counters = { cmsVerifications: 0, onlineValidations: 0, cacheHits: 0 };
@@ -77,6 +88,7 @@ export class AuthProtocol {
     this.cache = new MemoryTokenCache({ maxEntries: this.options.cacheMaxEntries, maxBytes: this.options.cacheMaxBytes });
     this.shared = SharedTokenCache.fromOptions(this.options, this.logger);
     this.pki = new PkiValidator({ certificates: this.certificates, revocations: this.revocations, options: this.options, counters: this.counters });
+    this.online = new OnlineValidator({ client: this.client, versions: this.versions, adminToken: this.adminToken, includeCatalog: this.options.includeServiceCatalog, counters: this.counters });
   }
 
   get stats(): ProtocolStats {
@@ -91,16 +103,16 @@ export class AuthProtocol {
    * As validate(), but synchronous when the answer is already in the memory cache (a valid user token, no
    * service token, nothing to re-check): most requests then cost one hash and one lookup, no promise.
    */
-  decide(headers: RequestHeaders, context: { remoteUser?: string } = {}): Decision | Promise<Decision> {
+  decide(headers: RequestHeaders, context: RequestContext = {}): Decision | Promise<Decision> {
     return this.decideFromCache(headers, context) ?? this.validate(headers, context);
   }
 
-  private decideFromCache(headers: RequestHeaders, context: { remoteUser?: string }): Decision | undefined {
+  private decideFromCache(headers: RequestHeaders, context: RequestContext): Decision | undefined {
     if (headers['x-service-token'] !== undefined || this.options.checkRevocationsForCached) return undefined;
     const token = single(headers['x-auth-token']) ?? single(headers['x-storage-token']);
     if (!token || token.length > this.options.maxTokenLength) return undefined;
     const entry = this.lookup(this.tokenIds(token));
-    if (!entry?.valid || entry.expiresAtMs <= Date.now()) return undefined;
+    if (!entry?.valid || entry.expiresAtMs <= Date.now() || entry.identity.accessRules) return undefined;
     try {
       checkBind(entry.identity, this.options.enforceTokenBind, context.remoteUser);
     } catch {
@@ -129,17 +141,20 @@ export class AuthProtocol {
    * valid and the service token, if any, too; the headers describe both outcomes either way (for
    * delay_auth_decision). A failure of the identity server outranks an invalid token (503 before 401).
    */
-  async validate(headers: RequestHeaders, context: { remoteUser?: string } = {}): Promise<Decision> {
+  async validate(headers: RequestHeaders, context: RequestContext = {}): Promise<Decision> {
     const userToken = single(headers['x-auth-token']) ?? single(headers['x-storage-token']);
     const serviceToken = single(headers['x-service-token']);
     const result: Record<string, string> = {};
     const failures: { status: 'invalid' | 'unavailable'; error: KeystoneAuthError }[] = [];
     let service: Identity | undefined;
     let identity: Identity | undefined;
+    // As keystonemiddleware: an expired user token is accepted only beside a valid service token holding one of
+    // service_token_roles (and is then validated with allow_expired=1).
+    let allowExpired = false;
     if (serviceToken !== undefined) {
       try {
         const entry = await this.check(serviceToken, context);
-        this.checkServiceRoles(entry.identity);
+        allowExpired = this.checkServiceRoles(entry.identity);
         service = entry.identity;
         Object.assign(result, (entry.serviceHeaders ??= serviceHeaders(service)));
       } catch (error) {
@@ -152,7 +167,8 @@ export class AuthProtocol {
       result['x-identity-status'] = 'Invalid';
     } else {
       try {
-        const entry = await this.check(userToken, context);
+        const entry = await this.check(userToken, context, Date.now(), { allowExpired, serviceToken: serviceToken !== undefined });
+        checkAccessRules(entry.identity, { method: context.method, path: context.path, serviceType: this.options.serviceType, hasServiceToken: serviceToken !== undefined });
         identity = entry.identity;
         const user = (entry.userHeaders ??= userHeaders(identity, this.options.includeServiceCatalog));
         if (failures.length === 0 && !service) return { status: 'confirmed', identity, service, headers: user };
@@ -182,37 +198,51 @@ export class AuthProtocol {
     return { status: 'unavailable', error: new IdentityServerError('ERR_IDENTITY_RESPONSE', 'unexpected failure while validating the token', { cause: error }) };
   }
 
-  private checkServiceRoles(service: Identity): void {
+  /**
+   * The service token's role check, as keystonemiddleware's: true when it holds one of service_token_roles
+   * (which also allows an expired user token). Without one: refused when service_token_roles_required (the
+   * default here), else a warning and the token passes.
+   */
+  private checkServiceRoles(service: Identity): boolean {
     const wanted = this.options.serviceTokenRoles;
-    if (wanted.length === 0 || service.roles.some((role) => wanted.includes(role))) return;
-    const message = `service token has none of the roles ${wanted.join(', ')} (service_token_roles)`;
+    if (service.roles.some((role) => wanted.includes(role))) return true;
+    const message = `service token has none of the roles ${wanted.join(', ') || '(none configured)'} (service_token_roles)`;
     if (this.options.serviceTokenRolesRequired) throw new TokenRejectedError('ERR_SERVICE_TOKEN_ROLES', message);
-    this.logger.warn({ user: service.user.id }, `${message}; accepted because service_token_roles_required is false`);
+    this.logger.warn({ user: service.user.id, option: 'service_token_roles_required' }, `${message}; accepted because service_token_roles_required is false`);
+    return false;
   }
 
   /** Validates one token: its identity, or a typed error (invalid: 401; identity server trouble: 503). */
-  async validateToken(token: string, context: { remoteUser?: string } = {}, now = Date.now()): Promise<Identity> {
+  async validateToken(token: string, context: RequestContext = {}, now = Date.now()): Promise<Identity> {
     return (await this.check(token, context, now)).identity;
   }
 
-  private async check(token: string, context: { remoteUser?: string }, now = Date.now()): Promise<ValidEntry> {
+  /**
+   * One token: from the cache, else validated (once for concurrent requests). `allowExpired`: an expired token is
+   * accepted (validated with allow_expired=1 when online), bypassing the cache's refusals, never caching.
+   * The bind is checked when no service token came with the token, as keystonemiddleware does.
+   */
+  private async check(token: string, context: RequestContext, now = Date.now(), how: { allowExpired?: boolean; serviceToken?: boolean } = {}): Promise<ValidEntry> {
     if (token.length > this.options.maxTokenLength) {
       throw new TokenFormatError('ERR_TOKEN_TOO_LONG', `token is ${token.length} characters long, over the limit of ${this.options.maxTokenLength}`);
     }
     const ids = this.tokenIds(token);
     const { format, hashes, key } = ids;
+    const allowExpired = how.allowExpired ?? false;
     let entry = this.lookup(ids);
+    if (entry && !entry.valid && allowExpired && (entry.code === 'ERR_TOKEN_EXPIRED' || (format === 'online' && entry.code === 'ERR_TOKEN_INVALID'))) entry = undefined;
     if (entry) this.counters.cacheHits++;
     else {
-      let pending = this.pending.get(key);
+      const pendingKey = allowExpired ? `expired:${key}` : key;
+      let pending = this.pending.get(pendingKey);
       if (!pending) {
-        pending = this.resolve(token, ids, now).finally(() => this.pending.delete(key));
-        this.pending.set(key, pending);
+        pending = this.resolve(token, ids, now, allowExpired).finally(() => this.pending.delete(pendingKey));
+        this.pending.set(pendingKey, pending);
       }
       entry = await pending;
     }
     if (!entry.valid) throw new TokenRejectedError(entry.code, entry.message);
-    if (entry.expiresAtMs <= now) {
+    if (entry.expiresAtMs <= now && !allowExpired) {
       this.remember(key, { valid: false, code: 'ERR_TOKEN_EXPIRED', message: 'token expired' }, 0);
       throw new TokenRejectedError('ERR_TOKEN_EXPIRED', `token expired at ${new Date(entry.expiresAtMs).toISOString()}`);
     }
@@ -227,7 +257,7 @@ export class AuthProtocol {
         entry.keystoneIds = subject.keystoneIds;
       }
     }
-    checkBind(entry.identity, this.options.enforceTokenBind, context.remoteUser);
+    if (!how.serviceToken) checkBind(entry.identity, this.options.enforceTokenBind, context.remoteUser);
     return entry;
   }
 
@@ -248,9 +278,10 @@ export class AuthProtocol {
    * A cache miss: shared cache, else full validation. Identity server trouble propagates (nothing cached).
    * The shared cache is addressed by the whole token, never by a PKI token's hash (see SharedTokenCache).
    */
-  private async resolve(token: string, ids: TokenIds, now: number): Promise<CacheEntry> {
+  private async resolve(token: string, ids: TokenIds, now: number, allowExpired = false): Promise<CacheEntry> {
     const { format, hashes, key } = ids;
-    const fromShared = this.shared && this.options.tokenCacheTime >= 0 ? await this.shared.get(token, format, hashes) : undefined;
+    const useShared = this.shared && this.options.tokenCacheTime >= 0 && !allowExpired;
+    const fromShared = useShared ? await this.shared!.get(token, format, hashes) : undefined;
     if (fromShared) {
       this.counters.cacheHits++;
       this.remember(key, fromShared, fromShared.valid ? JSON.stringify(fromShared.identity.body).length : 0, this.ttlFor(fromShared, now));
@@ -262,15 +293,13 @@ export class AuthProtocol {
       let identity: Identity;
       let keystoneIds: readonly string[] | undefined;
       if (format === 'online') {
-        this.counters.onlineValidations++;
-        identity = readIdentity(await validateOnline(token, { client: this.client, versions: this.versions, adminToken: this.adminToken, includeCatalog: this.options.includeServiceCatalog }));
-        size = token.length * 4;
+        ({ identity, sizeBytes: size } = await this.online.validate(token, { allowExpired }));
       } else {
         const validated = await this.pki.validate(token, hashes);
         ({ identity, keystoneIds } = validated);
         size = validated.contentBytes * 3;
       }
-      if (identity.expiresAt.getTime() <= now) throw new TokenRejectedError('ERR_TOKEN_EXPIRED', `token expired at ${identity.expiresAt.toISOString()}`);
+      if (identity.expiresAt.getTime() <= now && !allowExpired) throw new TokenRejectedError('ERR_TOKEN_EXPIRED', `token expired at ${identity.expiresAt.toISOString()}`);
       entry = validEntry(identity, format, hashes);
       entry.keystoneIds = keystoneIds;
     } catch (error) {
@@ -278,10 +307,11 @@ export class AuthProtocol {
       if (!(error instanceof TokenFormatError || error instanceof CmsVerificationError || error instanceof TokenRejectedError)) throw error;
       entry = { valid: false, code: error.code, message: error.message };
     }
+    if (allowExpired) return entry; // validated under a service token's allowance: never cached
     const ttl = this.ttlFor(entry, now);
     this.remember(key, entry, size, ttl);
-    if (this.shared && this.options.tokenCacheTime >= 0) {
-      const write = this.shared.set(token, entry, Math.ceil(ttl / 1000)).finally(() => this.sharedWrites.delete(write));
+    if (useShared) {
+      const write = this.shared!.set(token, entry, Math.ceil(ttl / 1000)).finally(() => this.sharedWrites.delete(write));
       this.sharedWrites.add(write);
     }
     return entry;

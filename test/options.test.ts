@@ -50,11 +50,17 @@ test('wrong types and contradictions are errors naming the option, never echoing
   assert.match(configError(() => resolveOptions({ ...base, token_cache_time: 'soon' })), /option token_cache_time must be an integer, got "soon"/);
   assert.match(configError(() => resolveOptions({ ...base, delay_auth_decision: 'maybe' })), /option delay_auth_decision must be a boolean/);
   assert.match(configError(() => resolveOptions({ ...base, memcache_security_strategy: 'ENCRYPT' })), /memcache_secret_key is not set/);
-  assert.match(configError(() => resolveOptions({ ...base, memcache_security_strategy: 'encrypt', memcache_secret_key: 'k' })), /must be one of None, MAC, ENCRYPT/);
+  // choices compare without case, as oslo.config's readers do
+  assert.equal(resolveOptions({ ...base, memcache_security_strategy: 'encrypt', memcache_secret_key: 'k' }).memcacheSecurityStrategy, 'ENCRYPT');
+  assert.match(configError(() => resolveOptions({ ...base, memcache_security_strategy: 'rot13', memcache_secret_key: 'k' })), /must be one of None, MAC, ENCRYPT/);
   assert.match(configError(() => resolveOptions({ ...base, admin_user: 'glance' })), /admin_user is set but admin_password is not/);
   assert.match(configError(() => resolveOptions({ ...base, hash_algorithms: 'md5,nope256' })), /hash_algorithms names nope256/);
   assert.match(configError(() => resolveOptions({ identity_uri: 'ftp://x' })), /identity_uri must be an http\(s\) URL/);
-  assert.match(configError(() => resolveOptions({})), /identity_uri is required/);
+  assert.match(configError(() => resolveOptions({})), /identity_uri is required .* or auth_type with auth_url/);
+  assert.match(configError(() => resolveOptions({ auth_type: 'password', auth_url: 'http://k/v3', username: 'nova', password: 'p' })), /username nova needs user_domain_id or user_domain_name/);
+  assert.match(configError(() => resolveOptions({ auth_type: 'password', auth_url: 'http://k/v3', username: 'nova', password: 'p', user_domain_name: 'Default', project_name: 'service' })), /project_name service needs project_domain_id or project_domain_name/);
+  assert.match(configError(() => resolveOptions({ auth_type: 'kerberos', auth_url: 'http://k/v3' })), /auth_type kerberos is not supported/);
+  assert.match(configError(() => resolveOptions({ auth_type: 'password', username: 'nova' })), /auth_type password needs auth_url/);
   const secret = configError(() => resolveOptions({ ...base, admin_password: 42 as never }));
   assert.doesNotMatch(secret, /42/);
 });
@@ -65,7 +71,7 @@ test('the legacy auth_host/auth_port/auth_protocol/auth_admin_prefix compose ide
   assert.match(options.warnings.join('\n'), /legacy option\(s\) auth_host, auth_port, auth_protocol, auth_admin_prefix in use/);
 });
 
-test('loadConfig reads [keystone_authtoken], or a paste [filter:authtoken], skipping keystoneauth plugin options', () => {
+test('loadConfig reads [keystone_authtoken] (keystoneauth options included, auth_section followed), or a paste [filter:authtoken]; unused options are named in a warning', () => {
   const dir = tempDir();
   const service = join(dir, 'api.conf');
   writeFileSync(service, [
@@ -76,10 +82,30 @@ test('loadConfig reads [keystone_authtoken], or a paste [filter:authtoken], skip
   ].join('\n'));
   const loaded = loadConfigDetailed(service);
   assert.equal(loaded.section, 'keystone_authtoken');
-  assert.deepEqual(loaded.ignored, ['auth_type', 'memcache_pool_maxsize']);
-  const options = resolveOptions(loaded.options);
-  assert.equal(options.revocationCacheTime, 30);
-  assert.equal(options.adminUser, 'glance');
+  assert.deepEqual(loaded.ignored, ['memcache_pool_maxsize']);
+  assert.throws(() => resolveOptions(loaded.options), /auth_type password needs auth_url/, 'auth_type is read, not dropped');
+  const current = join(dir, 'current.conf');
+  writeFileSync(current, [
+    '[keystone_authtoken]', 'www_authenticate_uri = http://keystone.example.test:5000', 'auth_section = service_auth', 'memcache_pool_maxsize = 10',
+    'memcache_security_strategy = encrypt', 'memcache_secret_key = k', 'service_type = image', '',
+    '[service_auth]', 'auth_type = Password', 'auth_url = http://keystone.example.test:5000/v3', 'username = glance', 'password = secret',
+    'user_domain_name = Services', 'project_name = service', 'project_domain_id = default', 'region_name = RegionTwo', 'interface = public', '',
+  ].join('\n'));
+  const options = resolveOptions(loadConfig(current));
+  assert.equal(options.identityUri, undefined, 'found in the catalog');
+  assert.equal(options.credentials?.kind, 'keystoneauth');
+  assert.deepEqual(options.credentials?.kind === 'keystoneauth' && options.credentials.body, {
+    auth: {
+      identity: { methods: ['password'], password: { user: { name: 'glance', domain: { name: 'Services' }, password: 'secret' } } },
+      scope: { project: { name: 'service', domain: { id: 'default' } } },
+    },
+  });
+  assert.equal(options.credentials?.kind === 'keystoneauth' && options.credentials.authUrl, 'http://keystone.example.test:5000');
+  assert.equal(options.regionName, 'RegionTwo');
+  assert.equal(options.interface, 'public');
+  assert.equal(options.serviceType, 'image');
+  assert.equal(options.memcacheSecurityStrategy, 'ENCRYPT');
+  assert.match(options.warnings.join('\n'), /options memcache_pool_maxsize in the config section are not used by this library/);
   const paste = join(dir, 'api-paste.ini');
   writeFileSync(paste, '[filter:authtoken]\npaste.filter_factory = keystonemiddleware.auth_token:filter_factory\nidentity_uri = http://10.0.0.1:35357\ndelay_auth_decision = true\n');
   assert.equal(resolveOptions(loadConfig(paste)).delayAuthDecision, true);

@@ -65,9 +65,9 @@ function checkOptions(list: Checklist, input: DoctorInput): ResolvedOptions | un
   }
   const rawRevocation = Number(input.options.revocation_cache_time ?? 10);
   if (rawRevocation >= 1 && rawRevocation < 5) list.warn(group, 'revocation_cache_time', `${rawRevocation} s: the revocation list is fetched very often`, 'use 10 s or more');
-  if (!options.adminToken && !options.adminUser) {
-    list.fail(group, 'admin credentials', 'neither admin_user/admin_password nor admin_token is set: PKI tokens cannot be checked against the revocation list (every one gets 503) and online tokens cannot be validated', 'set admin_user, admin_password and admin_tenant_name');
-  } else list.ok(group, 'admin credentials', options.adminToken ? 'admin_token is set (bootstrap only)' : `admin_user ${options.adminUser}, project ${options.adminTenantName}`);
+  if (!options.credentials) {
+    list.fail(group, 'admin credentials', 'no service credentials (auth_type with auth_url, or admin_user/admin_password, or admin_token): PKI tokens cannot be checked against the revocation list (every one gets 503) and online tokens cannot be validated', 'set auth_type = password, auth_url, username, password, user_domain_name, project_name, project_domain_name');
+  } else list.ok(group, 'admin credentials', options.credentials.kind === 'admin_token' ? 'admin_token is set (bootstrap only)' : options.credentials.kind === 'legacy' ? `admin_user ${options.adminUser}, project ${options.adminTenantName}` : options.credentials.describe);
   return options;
 }
 
@@ -200,14 +200,15 @@ async function timed<T>(run: () => Promise<T>): Promise<{ value: T; ms: number }
 async function checkIdentityServer(list: Checklist, client: IdentityClient, options: ResolvedOptions): Promise<Served | undefined> {
   const group = 'identity server';
   if (options.insecure) list.warn(group, 'TLS', 'insecure = true: the identity server\'s certificate is not verified', 'set cafile and insecure = false');
-  else if (options.identityUri.startsWith('https:')) list.ok(group, 'TLS', options.cafile ? `verified against ${options.cafile}` : 'verified against the system CAs');
-  else list.warn(group, 'TLS', `${options.identityUri} is plain http: tokens and the admin password cross the network in clear`, 'use https for identity_uri');
+  const endpoint = options.identityUri ?? (options.credentials?.kind === 'keystoneauth' ? options.credentials.authUrl : '');
+  if (!options.insecure && endpoint.startsWith('https:')) list.ok(group, 'TLS', options.cafile ? `verified against ${options.cafile}` : 'verified against the system CAs');
+  else if (!options.insecure) list.warn(group, 'TLS', `${endpoint} is plain http: tokens and the service password cross the network in clear`, 'use https for identity_uri / auth_url');
   let version: ApiVersion;
   try {
     const discovery = new VersionDiscovery(client, options.authVersion);
     const { value, ms } = await timed(() => discovery.resolve());
     version = value;
-    list.ok(group, 'reachable', `${options.identityUri} answered in ${ms} ms; API ${version}${options.authVersion ? ' (auth_version)' : ' (discovered from the version document)'}`);
+    list.ok(group, 'reachable', `${client.baseUrl} answered in ${ms} ms; API ${version}${options.authVersion ? ' (auth_version)' : ' (discovered from the version document)'}`);
   } catch (error) {
     list.fail(group, 'reachable', (error as Error).message, 'check identity_uri, DNS, firewalls and that the identity server runs');
     return undefined;
@@ -294,7 +295,7 @@ async function fixCertificates(list: Checklist, dir: string, served: Served, cac
 
 async function checkAdminAndRevocations(list: Checklist, client: IdentityClient, options: ResolvedOptions, served: Served | undefined, dir: string | undefined, now: Date): Promise<Set<string> | undefined> {
   const group = 'admin and revocation list';
-  if (!served || (!options.adminToken && !options.adminUser)) {
+  if (!served || !options.credentials) {
     list.skip(group, 'revocation list', served ? 'no admin credentials' : 'identity server unusable');
     return undefined;
   }
@@ -302,7 +303,7 @@ async function checkAdminAndRevocations(list: Checklist, client: IdentityClient,
   let admin: string;
   try {
     admin = await adminToken.get();
-    list.ok(group, 'admin token', options.adminToken ? 'admin_token given' : `obtained for admin_user ${options.adminUser}`);
+    list.ok(group, 'admin token', options.credentials.kind === 'admin_token' ? 'admin_token given' : `obtained for ${options.credentials.describe}`);
   } catch (error) {
     list.fail(group, 'admin token', (error as Error).message, 'fix admin_user, admin_password, admin_tenant_name (or admin_token)');
     return undefined;

@@ -22,6 +22,8 @@ export interface IdentityRequest {
   label?: string;
   /** Retry on 5xx answers as well as on network failures. Default true for GET. */
   retryServerErrors?: boolean;
+  /** Another base URL than the identity endpoint (the keystoneauth auth_url). */
+  base?: string;
 }
 
 /**
@@ -30,14 +32,16 @@ export interface IdentityRequest {
  * Network failures and timeouts become IdentityServerError(ERR_IDENTITY_UNAVAILABLE), HTTP 503.
  */
 export class IdentityClient {
-  readonly baseUrl: string;
+  private base: string | undefined;
+  private locator: (() => Promise<string>) | undefined;
+  private locating: Promise<string> | undefined;
   private readonly agent: Agent;
   private readonly timeoutMs: number;
   private readonly maxRetries: number;
   private readonly maxBytes: number;
 
   constructor(options: Pick<ResolvedOptions, 'identityUri' | 'httpTimeoutMs' | 'httpMaxRetries' | 'cafile' | 'certfile' | 'keyfile' | 'insecure' | 'identityResponseMaxBytes'>) {
-    this.baseUrl = options.identityUri.replace(/\/+$/, '');
+    this.base = options.identityUri?.replace(/\/+$/, '');
     this.timeoutMs = options.httpTimeoutMs;
     this.maxRetries = options.httpMaxRetries;
     this.maxBytes = options.identityResponseMaxBytes;
@@ -64,7 +68,30 @@ export class IdentityClient {
     });
   }
 
+  /** The identity endpoint (identity_uri, or the one found in the service catalog). */
+  get baseUrl(): string {
+    return this.base ?? '<identity endpoint from the service catalog>';
+  }
+
+  /** How to find the identity endpoint when identity_uri is unset: authenticate and read the catalog. */
+  useLocator(locator: () => Promise<string>): void {
+    this.locator = locator;
+  }
+
+  /** Sets the identity endpoint found in the catalog. */
+  setEndpoint(url: string): void {
+    this.base = url.replace(/\/+$/, '');
+  }
+
+  private async endpoint(): Promise<string> {
+    if (this.base) return this.base;
+    if (!this.locator) throw new ConfigError('ERR_CONFIG', 'no identity endpoint: set identity_uri, or auth_type with auth_url');
+    this.locating ??= this.locator().finally(() => (this.locating = undefined));
+    return (this.base = await this.locating);
+  }
+
   async request(req: IdentityRequest): Promise<IdentityResponse> {
+    if (!req.base && !this.base) await this.endpoint();
     const method = req.method ?? 'GET';
     const label = req.label ?? `${method} ${req.path}`;
     const retryServerErrors = req.retryServerErrors ?? method === 'GET';
@@ -87,7 +114,7 @@ export class IdentityClient {
     const code = (lastError as { code?: string })?.code ?? (lastError as Error)?.name ?? 'error';
     throw new IdentityServerError(
       'ERR_IDENTITY_UNAVAILABLE',
-      `identity server ${this.baseUrl} unreachable for ${label}: ${code} after ${this.maxRetries + 1} attempt(s); check identity_uri and that the server is up`,
+      `identity server ${req.base ?? this.baseUrl} unreachable for ${label}: ${code} after ${this.maxRetries + 1} attempt(s); check identity_uri and that the server is up`,
       { cause: lastError },
     );
   }
@@ -99,7 +126,7 @@ export class IdentityClient {
       body = JSON.stringify(req.json);
       headers['content-type'] = 'application/json';
     }
-    const response = await request(`${this.baseUrl}${req.path}`, {
+    const response = await request(`${req.base ?? this.base}${req.path}`, {
       method,
       headers,
       body,

@@ -30,8 +30,19 @@ export interface Identity {
   /** Token binding information, if any. */
   bind: Record<string, unknown> | undefined;
   isAdminProject: boolean;
+  /** A system-scoped v3 token's scope (e.g. { all: true }). */
+  system: Record<string, unknown> | undefined;
+  /** The access rules of a token made from an application credential that has them (undefined: unrestricted). */
+  accessRules: readonly AccessRule[] | undefined;
   /** The whole token body as the identity server signed or served it. */
   body: unknown;
+}
+
+/** An application credential access rule: which requests the token may make (keystonemiddleware enforces them). */
+export interface AccessRule {
+  service: string;
+  method: string;
+  path: string;
 }
 
 type Json = Record<string, unknown>;
@@ -126,6 +137,8 @@ function readV2(body: unknown, access: unknown): Identity {
     catalog: Array.isArray(catalog) ? catalog : undefined,
     bind: record(own(token, 'bind')),
     isAdminProject: true,
+    system: undefined,
+    accessRules: undefined,
     body,
   };
 }
@@ -149,8 +162,16 @@ function readV3(body: unknown, token: unknown): Identity {
     catalog: Array.isArray(catalog) ? v3CatalogToV2(catalog) : undefined,
     bind: record(own(token, 'bind')),
     isAdminProject: typeof isAdminProject === 'boolean' ? isAdminProject : true,
+    system: record(own(token, 'system')),
+    accessRules: accessRules(own(own(token, 'application_credential'), 'access_rules')),
     body,
   };
+}
+
+function accessRules(value: unknown): AccessRule[] | undefined {
+  if (value === undefined || value === null) return undefined;
+  if (!Array.isArray(value)) throw new TokenRejectedError('ERR_TOKEN_INVALID', 'token application_credential.access_rules is not a list');
+  return value.map((rule) => ({ service: text(rule, 'service') ?? '', method: text(rule, 'method') ?? '', path: text(rule, 'path') ?? '' }));
 }
 
 /** keystonemiddleware's conversion of a v3 catalog to the v2 shape used in X-Service-Catalog. */
@@ -164,8 +185,9 @@ export function v3CatalogToV2(catalog: unknown[]): unknown[] {
     const byRegion = new Map<string, Json>();
     const endpoints = own(service, 'endpoints');
     for (const endpoint of Array.isArray(endpoints) ? endpoints : []) {
-      const region = text(endpoint, 'region') ?? text(endpoint, 'region_id') ?? '';
-      const entry = byRegion.get(region) ?? { region };
+      // keyed by the region name, as keystonemiddleware does; no "region" key when the endpoint names none
+      const region = text(endpoint, 'region') ?? '';
+      const entry = byRegion.get(region) ?? (region ? { region } : {});
       const iface = text(endpoint, 'interface');
       const url = text(endpoint, 'url');
       if (iface && url) entry[`${iface.toLowerCase()}URL`] = url;

@@ -14,14 +14,13 @@ export const SERVICE_HEADERS = [
   'x-service-identity-status', 'x-service-domain-id', 'x-service-domain-name', 'x-service-project-id',
   'x-service-project-name', 'x-service-project-domain-id', 'x-service-project-domain-name', 'x-service-user-id',
   'x-service-user-name', 'x-service-user-domain-id', 'x-service-user-domain-name', 'x-service-roles',
-  'x-service-is-admin-project',
 ] as const;
 
 /**
  * Every header a client could forge; stripped from each request before anything else (also in spellings with
  * "_" for "-"). OpenStack-System-Scope is keystonemiddleware's for system-scoped tokens.
  */
-export const FORGEABLE_HEADERS: readonly string[] = [...USER_HEADERS, ...SERVICE_HEADERS, 'openstack-system-scope'];
+export const FORGEABLE_HEADERS: readonly string[] = [...USER_HEADERS, ...SERVICE_HEADERS, 'openstack-system-scope', 'x-service-is-admin-project'];
 
 /**
  * A header value safe to hand on: control characters (CR, LF, NUL, …) are percent-encoded so that no identity
@@ -40,6 +39,9 @@ function put(headers: Record<string, string>, name: string, value: string | unde
 export function userHeaders(identity: Identity, includeCatalog: boolean): Record<string, string> {
   const headers: Record<string, string> = { 'x-identity-status': 'Confirmed' };
   identityHeaders(headers, '', identity);
+  headers['x-is-admin-project'] = identity.isAdminProject ? 'True' : 'False';
+  // keystonemiddleware: OpenStack-System-Scope: all for a token scoped to the whole system (no header otherwise).
+  if (identity.system?.all === true) headers['openstack-system-scope'] = 'all';
   const roles = identity.roles.join(',');
   put(headers, 'x-user', identity.user.name);
   put(headers, 'x-tenant-id', identity.project?.id);
@@ -50,7 +52,11 @@ export function userHeaders(identity: Identity, includeCatalog: boolean): Record
   return headers;
 }
 
-/** The X-Service-* headers of a confirmed service token. */
+/**
+ * The X-Service-* headers of a confirmed service token. keystonemiddleware also writes OpenStack-System-Scope from
+ * the service token, over the user's: a project-scoped user's request would then look system-scoped when its
+ * service token is. Deliberately not done here: OpenStack-System-Scope always describes the user token.
+ */
 export function serviceHeaders(identity: Identity): Record<string, string> {
   const headers: Record<string, string> = { 'x-service-identity-status': 'Confirmed' };
   identityHeaders(headers, 'service-', identity);
@@ -69,5 +75,4 @@ function identityHeaders(headers: Record<string, string>, prefix: string, identi
   put(headers, `x-${prefix}user-domain-id`, identity.user.domain?.id);
   put(headers, `x-${prefix}user-domain-name`, identity.user.domain?.name);
   put(headers, `x-${prefix}roles`, identity.roles.join(','));
-  headers[`x-${prefix}is-admin-project`] = identity.isAdminProject ? 'True' : 'False';
 }

@@ -41,7 +41,7 @@ test('npm start: the demo prints curl lines whose requests succeed, are refused 
     assert.equal(outcomes[2]!.status, 401);
     assert.equal(outcomes[2]!.body.error.reason, 'ERR_TOKEN_REVOKED');
     assert.equal(outcomes[3]!.status, 401);
-    assert.match(outcomes[3]!.www ?? '', /^Keystone uri='http:\/\/127\.0\.0\.1:\d+\/'$/);
+    assert.match(outcomes[3]!.www ?? '', /^Keystone uri="http:\/\/127\.0\.0\.1:\d+\/"$/);
   } finally {
     child.kill('SIGINT');
   }

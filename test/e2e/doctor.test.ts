@@ -127,7 +127,7 @@ test('doctor reports an unreachable identity server and bad admin credentials', 
   const badAdmin = await doctorJson(idp, ['--signing-dir', privateDir()], { ...idp.adminCredentials, admin_password: 'wrong' });
   assert.equal(badAdmin.code, 1);
   const check = badAdmin.find('admin token')!;
-  assert.match(check.evidence, /refused admin_user admin/);
+  assert.match(check.evidence, /refused the service credentials, admin_user admin/);
   assert.doesNotMatch(JSON.stringify(badAdmin.report), /wrong/, 'the password is never printed');
 });
 
@@ -149,12 +149,12 @@ test('doctor reads a service config file and flags risky options; usage errors e
   const dir = tempDir();
   const conf = join(dir, 'api.conf');
   mkdirSync(join(dir, 'signing'), { mode: 0o700 });
-  writeFileSync(conf, `[keystone_authtoken]\nidentity_uri = ${idp.url}\nwww_authenticate_uri = http://x/\nadmin_user = admin\nadmin_password = secret\nadmin_tenant_name = service\nsigning_dir = ${join(dir, 'signing')}\nrevocation_cache_time = 0\nauth_type = password\n`);
+  writeFileSync(conf, `[keystone_authtoken]\nidentity_uri = ${idp.url}\nwww_authenticate_uri = http://x/\nadmin_user = admin\nadmin_password = secret\nadmin_tenant_name = service\nsigning_dir = ${join(dir, 'signing')}\nrevocation_cache_time = 0\nmemcache_pool_maxsize = 4\n`);
   const result = await run(['doctor', '--config', conf, '--json']);
   const report = JSON.parse(result.stdout);
   const warning = report.checks.find((c: { name: string }) => c.name === 'revocation_cache_time');
   assert.equal(warning.status, 'warning');
-  assert.match(report.checks.find((c: { name: string }) => c.name === 'options for Python services only').evidence, /auth_type/);
+  assert.match(report.checks.find((c: { name: string }) => c.name === 'options for Python services only').evidence, /memcache_pool_maxsize/);
   assert.equal((await run(['doctor', '--identity-url', 'http://x'])).code, 2);
   assert.match((await run(['doctor', '--identity-url', 'http://x'])).stderr, /did you mean --identity-uri/);
   assert.equal((await run(['frobnicate'])).code, 2);

@@ -158,7 +158,7 @@ test('bad admin credentials: PKI tokens cannot be checked for revocation, 503 (f
     const { status, keystone } = await app.get({ 'x-auth-token': await idp.issueToken() });
     assert.equal(status, 503);
     assert.equal(keystone.error.reason, 'ERR_REVOCATION_LIST_STALE');
-    assert.match(app.logger.text(), /refused admin_user admin/);
+    assert.match(app.logger.text(), /refused the service credentials, admin_user admin/);
     assert.doesNotMatch(app.logger.text(), /wrong/, 'the password never appears in logs');
   } finally {
     await app.close();

@@ -54,7 +54,7 @@ test('no token: 401 with WWW-Authenticate naming www_authenticate_uri and a JSON
   try {
     const { status, keystone, response } = await app.get();
     assert.equal(status, 401);
-    assert.equal(response.headers.get('www-authenticate'), "Keystone uri='http://keystone.example.test:5000/'");
+    assert.equal(response.headers.get('www-authenticate'), 'Keystone uri="http://keystone.example.test:5000/"');
     assert.equal(keystone.error.code, 401);
     assert.equal(keystone.error.reason, 'ERR_TOKEN_MISSING');
   } finally {
