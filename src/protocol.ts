@@ -15,6 +15,7 @@ import { checkBind } from './token/bind.js';
 import { classifyToken, type TokenFormat } from './token/format.js';
 import { OnlineValidator } from './validators/online.js';
 import { PkiValidator } from './validators/pki.js';
+import type { TokenValidator } from './validators/validator.js';
 import { hashToken, tokenLogId } from './token/hash.js';
 import { serviceHeaders, userHeaders } from './token/headers.js';
 
@@ -290,15 +291,9 @@ export class AuthProtocol {
     let entry: CacheEntry;
     let size = 0;
     try {
-      let identity: Identity;
-      let keystoneIds: readonly string[] | undefined;
-      if (format === 'online') {
-        ({ identity, sizeBytes: size } = await this.online.validate(token, { allowExpired }));
-      } else {
-        const validated = await this.pki.validate(token, hashes);
-        ({ identity, keystoneIds } = validated);
-        size = validated.contentBytes * 3;
-      }
+      const validator: TokenValidator = format === 'online' ? this.online : this.pki;
+      const { identity, sizeBytes, keystoneIds } = await validator.validate(token, hashes, { allowExpired });
+      size = sizeBytes;
       if (identity.expiresAt.getTime() <= now && !allowExpired) throw new TokenRejectedError('ERR_TOKEN_EXPIRED', `token expired at ${identity.expiresAt.toISOString()}`);
       entry = validEntry(identity, format, hashes);
       entry.keystoneIds = keystoneIds;

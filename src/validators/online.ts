@@ -2,7 +2,8 @@ import { IdentityServerError, TokenRejectedError } from '../errors.js';
 import type { AdminToken } from '../identity/admin-token.js';
 import { parseJsonResponse, type IdentityClient } from '../identity/client.js';
 import type { VersionDiscovery } from '../identity/versions.js';
-import { readIdentity, type Identity } from '../token/access-info.js';
+import { readIdentity } from '../token/access-info.js';
+import type { TokenValidator, Validated } from './validator.js';
 import { tokenLogId } from '../token/hash.js';
 
 /** keystonemiddleware's ACCESS_RULES_SUPPORT: this middleware enforces application credential access rules. */
@@ -15,14 +16,14 @@ const ACCESS_RULES_SUPPORT = '1';
  * wanted, `allow_expired=1` when a service token allows it; GET /v2.0/tokens/{id} on v2.0. 404: invalid (401).
  * 401: the service token expired or was revoked; authenticate again once. Other answers and outages: 503.
  */
-export class OnlineValidator {
+export class OnlineValidator implements TokenValidator {
   constructor(
     private readonly deps: { client: IdentityClient; versions: VersionDiscovery; adminToken: AdminToken; includeCatalog: boolean; counters: { onlineValidations: number } },
   ) {}
 
-  async validate(token: string, options: { allowExpired?: boolean } = {}): Promise<{ identity: Identity; sizeBytes: number }> {
+  async validate(token: string, _hashes: readonly string[], options: { allowExpired: boolean }): Promise<Validated> {
     this.deps.counters.onlineValidations++;
-    const body = await this.fetch(token, options.allowExpired ?? false);
+    const body = await this.fetch(token, options.allowExpired);
     return { identity: readIdentity(body), sizeBytes: token.length * 4 };
   }
 

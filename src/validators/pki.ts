@@ -9,6 +9,7 @@ import type { RevocationList } from '../signing/revocations.js';
 import { readIdentity, type Identity } from '../token/access-info.js';
 import { derToPkiToken, derToPkizToken, tokenToDer } from '../token/format.js';
 import { hashToken } from '../token/hash.js';
+import type { TokenValidator, Validated } from './validator.js';
 
 /** What the revocation list may name a token by, as far as it has been worked out. */
 export interface RevocationSubject {
@@ -24,7 +25,7 @@ export interface RevocationSubject {
  * PKI and PKIZ tokens, validated offline: the CMS signature against the signing certificates (refetched when
  * only fresher ones could decide), then the revocation list.
  */
-export class PkiValidator {
+export class PkiValidator implements TokenValidator {
   constructor(
     private readonly deps: {
       certificates: CertificateStore;
@@ -35,12 +36,12 @@ export class PkiValidator {
   ) {}
 
   /** The token's identity; a typed error when it is invalid (401) or cannot be decided now (503). */
-  async validate(token: string, hashes: readonly string[]): Promise<{ identity: Identity; contentBytes: number; keystoneIds?: readonly string[] }> {
+  async validate(token: string, hashes: readonly string[]): Promise<Validated> {
     const { verified, material } = await this.verify(token);
     const identity = readIdentity(verified.json());
     const subject: RevocationSubject = { hashes, auditIds: identity.auditIds };
     await this.checkRevoked(subject, () => keystoneIds(verified.signedData, material.signer, this.deps.options.hashAlgorithms));
-    return { identity, contentBytes: verified.content.length, keystoneIds: subject.keystoneIds };
+    return { identity, sizeBytes: verified.content.length * 3, keystoneIds: subject.keystoneIds };
   }
 
   /**

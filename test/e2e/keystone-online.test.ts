@@ -31,8 +31,8 @@ const tokens: Record<string, string> = {};
 const stops: (() => Promise<void>)[] = [];
 let node: { url: string; auth: AuthTokenMiddleware; logger: CapturingLogger };
 let nodeDelayed: { url: string };
-let python: { url: string };
-let pythonDelayed: { url: string };
+let python: { url: string; stop: () => Promise<void> };
+let pythonDelayed: { url: string; stop: () => Promise<void> };
 let expiringAt = 0;
 
 async function startNode(configPath: string) {

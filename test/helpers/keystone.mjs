@@ -3,7 +3,7 @@
 // scripts/run-tests.mjs starts one per run and hands it to the tests in KEYSTONE_* variables; a test file run on
 // its own starts its own. Plain JavaScript so that the runner can import it without tsx.
 import { spawn, spawnSync } from 'node:child_process';
-import { mkdtempSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, mkdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -29,8 +29,8 @@ function freePort() {
   });
 }
 
-function manage(conf, args) {
-  const result = spawnSync('keystone-manage', ['--config-file', conf, ...args], { encoding: 'utf8' });
+function manage(conf, args, cwd) {
+  const result = spawnSync('keystone-manage', ['--config-file', conf, ...args], { encoding: 'utf8', cwd });
   if (result.status !== 0) throw new Error(`keystone-manage ${args[0]} failed (${result.status}): ${result.stderr.slice(-2000)}`);
 }
 
@@ -38,18 +38,19 @@ function manage(conf, args) {
  * Starts Keystone and resolves when it answers. `url` is the identity endpoint (with its /identity prefix), as
  * bootstrap registered it in the catalog (public, internal and admin alike, region RegionOne).
  */
-export async function startKeystone() {
+export async function startKeystone({ provider = 'fernet' } = {}) {
   const missing = keystoneMissing();
   if (missing) throw new Error(missing);
   const dir = mkdtempSync(join(tmpdir(), 'kat-keystone-'));
   const port = await freePort();
   const url = `http://127.0.0.1:${port}/identity`;
-  for (const sub of ['fernet', 'credential']) mkdirSync(join(dir, sub), { mode: 0o700 });
+  for (const sub of ['fernet', 'credential', 'jws-private', 'jws-public']) mkdirSync(join(dir, sub), { mode: 0o700 });
   const conf = join(dir, 'keystone.conf');
   writeFileSync(conf, [
     '[DEFAULT]', `log_file = ${join(dir, 'keystone.log')}`,
     '[database]', `connection = sqlite:///${join(dir, 'keystone.db')}`,
-    '[token]', 'provider = fernet', 'expiration = 3600', 'allow_expired_window = 172800',
+    '[token]', `provider = ${provider}`, 'expiration = 3600', 'allow_expired_window = 172800',
+    '[jwt_tokens]', `jws_private_key_repository = ${join(dir, 'jws-private')}`, `jws_public_key_repository = ${join(dir, 'jws-public')}`,
     '[fernet_tokens]', `key_repository = ${join(dir, 'fernet')}`,
     '[fernet_receipts]', `key_repository = ${join(dir, 'fernet')}`,
     '[credential]', `key_repository = ${join(dir, 'credential')}`,
@@ -63,6 +64,11 @@ export async function startKeystone() {
   const user = process.getuid?.() === 0 ? 'root' : String(process.getuid?.());
   manage(conf, ['fernet_setup', '--keystone-user', user, '--keystone-group', user]);
   manage(conf, ['credential_setup', '--keystone-user', user, '--keystone-group', user]);
+  if (provider === 'jws') {
+    manage(conf, ['create_jws_keypair', '--keystone-user', user, '--keystone-group', user], dir); // writes private.pem and public.pem here
+    renameSync(join(dir, 'private.pem'), join(dir, 'jws-private', 'private.pem'));
+    renameSync(join(dir, 'public.pem'), join(dir, 'jws-public', 'public.pem'));
+  }
   manage(conf, ['bootstrap', '--bootstrap-password', ADMIN_PASSWORD, '--bootstrap-admin-url', url, '--bootstrap-internal-url', url,
     '--bootstrap-public-url', url, '--bootstrap-region-id', 'RegionOne']);
   const app = join(dir, 'app.py');

@@ -1,0 +1,18 @@
+import type { Identity } from '../token/access-info.js';
+
+/** What a validator makes of a token it accepts. */
+export interface Validated {
+  identity: Identity;
+  /** The approximate memory the cached entry takes (for cacheMaxBytes). */
+  sizeBytes: number;
+  /** PKI only: every id Keystone could have written for the same signed message, when they had to be computed. */
+  keystoneIds?: readonly string[];
+}
+
+/**
+ * One era of Keystone tokens: PKI/PKIZ validated offline (validators/pki.ts), Fernet/JWS/UUID online
+ * (validators/online.ts). A refused token is a typed error: invalid (401) or undecidable now (503).
+ */
+export interface TokenValidator {
+  validate(token: string, hashes: readonly string[], options: { allowExpired: boolean }): Promise<Validated>;
+}

@@ -1,0 +1,48 @@
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { AuthProtocol } from '../../src/index.js';
+import { classifyToken } from '../../src/token/format.js';
+import { keystoneMissing, startKeystone, type RunningKeystone } from '../helpers/keystone.mjs';
+import { KeystoneApi } from '../helpers/keystone-api.js';
+import { CapturingLogger } from '../helpers/app.js';
+
+/**
+ * JWS tokens (Keystone's [token] provider = jws, ES256 JSON Web Signatures): validated online like Fernet. The
+ * provider is a Keystone-wide setting, so this file starts its own Keystone, signing with a keypair from
+ * keystone-manage create_jws_keypair.
+ */
+let keystone: RunningKeystone;
+before(async () => {
+  const missing = keystoneMissing();
+  if (missing) throw new Error(`a real Keystone is needed: ${missing}`);
+  keystone = await startKeystone({ provider: 'jws' });
+});
+after(() => keystone?.stop());
+
+test('a JWS token from a real Keystone is validated online; revoked, it is refused', async () => {
+  const api = new KeystoneApi(keystone.url, keystone.adminPassword);
+  await api.login();
+  const service = await api.role('service');
+  const project = await api.project('service');
+  const nova = await api.user('nova', 'nova-pw');
+  await api.grant(service.id, nova.id, { project: project.id });
+  const { token, body } = await api.authenticate({ user: { name: 'admin', domain: { id: 'default' }, password: keystone.adminPassword } }, { project: { name: 'admin', domain: { id: 'default' } } });
+  assert.match(token, /^eyJ[\w-]+\.[\w-]+\.[\w-]+$/, 'a JWS (compact serialisation)');
+  assert.equal(classifyToken(token), 'online');
+  const logger = new CapturingLogger();
+  const protocol = new AuthProtocol({
+    auth_type: 'password', auth_url: `${keystone.url}/v3`, username: 'nova', password: 'nova-pw', user_domain_id: 'default',
+    project_name: 'service', project_domain_id: 'default', www_authenticate_uri: 'http://keystone.example.test/', logger,
+  });
+  try {
+    const decision = await protocol.validate({ 'x-auth-token': token });
+    assert.equal(decision.status, 'confirmed', logger.text());
+    assert.equal(decision.status === 'confirmed' && decision.identity.user.id, body.token.user.id);
+    assert.equal(decision.headers['x-project-name'], 'admin');
+    const other = await api.authenticate({ user: { name: 'nova', domain: { id: 'default' }, password: 'nova-pw' } }, { project: { name: 'service', domain: { id: 'default' } } });
+    await api.revoke(other.token);
+    assert.equal((await protocol.validate({ 'x-auth-token': other.token })).status, 'invalid');
+  } finally {
+    await protocol.close();
+  }
+});
