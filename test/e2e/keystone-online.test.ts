@@ -265,6 +265,32 @@ test('a config in the legacy form (admin_user in the default domain, identity_ur
   assert.equal((await send(legacy.url, 'GET', '/', { 'x-auth-token': tokens.revoked! })).status, 401);
 });
 
+test('every keystoneauth form of service credentials authenticates against the real Keystone', async () => {
+  const base = { www_authenticate_uri: 'http://keystone.example.test:5000/', auth_url: `${keystone.url}/v3` };
+  const glanceToken = (await api.authenticate({ user: { name: 'glance', domain: { name: 'Services' }, password: SERVICE_PASSWORD } }, { project: { name: 'svc', domain: { name: 'Services' } } })).token;
+  const glanceId = (await api.call('GET', '/v3/users?name=glance')).body.users[0].id;
+  const svcId = (await api.call('GET', '/v3/projects?name=svc')).body.projects[0].id;
+  const credential = await api.applicationCredential(glanceId, glanceToken, 'glance-service');
+  const forms: Record<string, Record<string, string>> = {
+    'v3applicationcredential by id': { auth_type: 'v3applicationcredential', application_credential_id: credential.id, application_credential_secret: credential.secret },
+    'v3applicationcredential by name and user': { auth_type: 'v3applicationcredential', application_credential_name: 'glance-service', application_credential_secret: credential.secret, username: 'glance', user_domain_name: 'Services' },
+    'v3password by ids': { auth_type: 'v3password', user_id: glanceId, password: SERVICE_PASSWORD, project_id: svcId },
+    'password, system scope': { auth_type: 'password', username: 'admin', password: keystone.adminPassword, user_domain_id: 'default', system_scope: 'all', identity_uri: keystone.url },
+    'v3token': { auth_type: 'v3token', token: glanceToken, project_id: svcId },
+    'password, default_domain_name': { auth_type: 'password', username: 'glance', password: SERVICE_PASSWORD, default_domain_name: 'Services', project_name: 'svc' },
+  };
+  for (const [form, section] of Object.entries(forms)) {
+    const app = await startNode(writeConfig({ ...base, ...section }));
+    const outcome = await send(app.url, 'GET', '/', { 'x-auth-token': tokens.project! });
+    assert.equal(outcome.status, 200, `${form}: ${app.logger.text().slice(-800)}`);
+    assert.equal(outcome.headers['x-user-name'], 'alice', form);
+  }
+  // An interface or region the catalog lacks: 503, and the message says what to set.
+  const lost = await startNode(writeConfig({ ...base, ...forms['v3password by ids']!, region_name: 'Atlantis' }));
+  assert.equal((await send(lost.url, 'GET', '/', { 'x-auth-token': tokens.project! })).status, 503);
+  assert.match(lost.logger.text(), /no identity endpoint with interface internal in region Atlantis/);
+});
+
 test('wrong service credentials or a dead Keystone: 503, never 401 or a pass', async () => {
   const wrong = await startNode(writeConfig(serviceSection(keystone.url, { password: 'not-the-password' })));
   const outcome = await send(wrong.url, 'GET', '/', { 'x-auth-token': tokens.project! });
