@@ -7,12 +7,13 @@ export type { SigningMaterialInput, VerifiedToken, VerifyOptions } from './cms/v
 export { authToken, stripForgeableHeaders } from './middleware.js';
 export type { AuthTokenMiddleware, KeystoneContext } from './middleware.js';
 export { AuthProtocol } from './protocol.js';
-export type { Decision, ProtocolStats, RequestHeaders } from './protocol.js';
+export type { Decision, ProtocolStats, RequestContext, RequestHeaders } from './protocol.js';
 export { loadConfig, loadConfigDetailed, parseIni } from './config-file.js';
 export type { LoadedConfig } from './config-file.js';
 export { resolveOptions, OPTION_DECLARATIONS, EXTRA_DECLARATIONS } from './options.js';
 export type { AuthTokenOptions, ResolvedOptions, OptionDeclaration } from './options.js';
-export type { Identity, NamedRef, ScopedRef } from './token/access-info.js';
+export type { AccessRule, Identity, NamedRef, ScopedRef } from './token/access-info.js';
+export type { ServiceCredentials } from './identity/credentials.js';
 export { FORGEABLE_HEADERS, USER_HEADERS, SERVICE_HEADERS } from './token/headers.js';
 export type { Logger } from './logger.js';
 export type { TokenStore } from './cache/token-store.js';
