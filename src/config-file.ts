@@ -4,19 +4,23 @@ import type { AuthTokenOptions } from './options.js';
 
 /**
  * Options that Python services keep in the same section but that this library does not use: keystonemiddleware's
- * memcache pool tuning and logging. They are skipped, listed in `ignored`, and named in a warning at start-up
+ * memcache pool tuning and logging, keystoneauth's session and adapter tuning. They are skipped, listed in `ignored`, and named in a warning at start-up
  * (through the ignoredOptions option), so one config file serves Python and Node services alike.
  */
 const FOREIGN_OPTIONS = new Set([
   'memcache_pool_dead_retry', 'memcache_pool_maxsize', 'memcache_pool_socket_timeout', 'memcache_pool_unused_timeout',
   'memcache_pool_conn_get_timeout', 'memcache_use_advanced_pool', 'memcache_sasl_enabled', 'memcache_username', 'memcache_password',
   'memcache_tls_enabled', 'memcache_tls_cafile', 'memcache_tls_certfile', 'memcache_tls_keyfile', 'memcache_tls_allowed_ciphers',
-  'timeout', 'collect_timing', 'split-loggers', 'log_name',
+  'timeout', 'collect_timing', 'split-loggers', 'split_loggers', 'log_name',
+  // keystoneauth session and adapter tuning (retries, version bounds): this library has its own
+  // (http_request_max_retries, auth_version)
+  'connect_retries', 'connect_retry_delay', 'status_code_retries', 'status_code_retry_delay', 'version', 'min_version',
+  'max_version', 'service_name', 'valid_interfaces',
   'use', 'paste.filter_factory', 'paste.app_factory',
 ]);
 
 /** keystoneauth's deprecated names, read as today's. */
-const ALIASES: Record<string, string> = { auth_plugin: 'auth_type' };
+const ALIASES: Record<string, string> = { auth_plugin: 'auth_type', endpoint_override: 'identity_uri' };
 
 export interface LoadedConfig {
   options: AuthTokenOptions;
