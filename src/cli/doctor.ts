@@ -35,9 +35,11 @@ export async function runDoctor(input: DoctorInput): Promise<Checklist> {
   const signingDir = checkSigningDir(list, options, input.fix ?? false);
   const cached = checkFiles(list, signingDir, now);
   const client = new IdentityClient({ ...options, httpMaxRetries: 0 });
+  // Without identity_uri, the service user's token tells where the identity endpoint is (its catalog).
+  if (!options.identityUri) new AdminToken(client, new VersionDiscovery(client, options.authVersion), options);
   try {
     const served = await checkIdentityServer(list, client, options);
-    checkCertificates(list, served?.material, cached, now);
+    checkCertificates(list, served?.material, cached, now, served?.pki ?? true);
     if (input.fix && served && signingDir) await fixCertificates(list, signingDir, served, cached);
     const revocations = await checkAdminAndRevocations(list, client, options, served, signingDir, now);
     if (input.token !== undefined) checkToken(list, input.token, options, served?.material ?? cached.material, revocations, now);
@@ -186,6 +188,8 @@ function checkFiles(list: Checklist, dir: string | undefined, now: Date): Cached
 
 interface Served {
   version: ApiVersion;
+  /** False when the identity server issues no PKI tokens (Fernet/JWS: its certificate endpoints are gone). */
+  pki: boolean;
   signing: string;
   ca: string;
   material?: SigningMaterial;
@@ -213,9 +217,14 @@ async function checkIdentityServer(list: Checklist, client: IdentityClient, opti
     list.fail(group, 'reachable', (error as Error).message, 'check identity_uri, DNS, firewalls and that the identity server runs');
     return undefined;
   }
+  let gone = 0;
   const fetchPem = async (path: string, name: string): Promise<string | undefined> => {
     try {
       const { value: response, ms } = await timed(() => client.request({ path }));
+      if (response.status === 404 || response.status === 410) {
+        gone++;
+        return undefined;
+      }
       if (response.status !== 200) {
         list.fail(group, name, `GET ${path} answered ${response.status} in ${ms} ms`, 'the identity server must serve its PKI certificates (keystone-manage pki_setup)');
         return undefined;
@@ -229,6 +238,11 @@ async function checkIdentityServer(list: Checklist, client: IdentityClient, opti
   };
   const signing = await fetchPem(PATHS[version].signingCert, 'signing certificate endpoint');
   const ca = await fetchPem(PATHS[version].caCert, 'CA certificate endpoint');
+  if (gone === 2) {
+    // Keystone since Ocata: Fernet/JWS tokens only, OS-SIMPLE-CERT answers 410 Gone. Online validation is what counts.
+    list.ok(group, 'token formats', 'the identity server serves no PKI signing certificates (404/410): it issues Fernet or JWS tokens, validated online; the PKI checks are skipped');
+    return { version, pki: false, signing: '', ca: '' };
+  }
   if (signing === undefined || ca === undefined) return undefined;
   let material: SigningMaterial | undefined;
   try {
@@ -236,7 +250,7 @@ async function checkIdentityServer(list: Checklist, client: IdentityClient, opti
   } catch (error) {
     list.fail(group, 'served certificates', `cannot be parsed: ${(error as Error).message}`);
   }
-  return { version, signing, ca, material };
+  return { version, pki: true, signing, ca, material };
 }
 
 function describe(certificate: ParsedCertificate, now: Date): { status: 'ok' | 'warning' | 'failure'; text: string } {
@@ -248,8 +262,12 @@ function describe(certificate: ParsedCertificate, now: Date): { status: 'ok' | '
   return { status: 'ok', text: `${certificate.subject}, valid ${range}` };
 }
 
-function checkCertificates(list: Checklist, served: SigningMaterial | undefined, cached: CachedFiles, now: Date): void {
+function checkCertificates(list: Checklist, served: SigningMaterial | undefined, cached: CachedFiles, now: Date, pki = true): void {
   const group = 'certificates';
+  if (!pki) {
+    list.skip(group, 'certificates', 'no PKI tokens from this identity server');
+    return;
+  }
   if (!served) {
     list.skip(group, 'certificates', 'the identity server did not serve usable certificates');
     return;
@@ -305,7 +323,11 @@ async function checkAdminAndRevocations(list: Checklist, client: IdentityClient,
     admin = await adminToken.get();
     list.ok(group, 'admin token', options.credentials.kind === 'admin_token' ? 'admin_token given' : `obtained for ${options.credentials.describe}`);
   } catch (error) {
-    list.fail(group, 'admin token', (error as Error).message, 'fix admin_user, admin_password, admin_tenant_name (or admin_token)');
+    list.fail(group, 'admin token', (error as Error).message, 'fix the service credentials (auth_type, username, password, their domains, the project), or admin_user/admin_password/admin_tenant_name');
+    return undefined;
+  }
+  if (!served.pki) {
+    list.skip(group, 'revocation list', 'Fernet/JWS tokens: revocation is checked by the identity server at each online validation');
     return undefined;
   }
   try {

@@ -6,6 +6,7 @@ import type { AddressInfo } from 'node:net';
 import { spawnSync } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { authToken, loadConfig, type AuthTokenMiddleware } from '../../src/index.js';
 import { KeystoneApi, realKeystone, startPythonMiddleware } from '../helpers/keystone-api.js';
 import { CapturingLogger, tempDir } from '../helpers/app.js';
@@ -299,6 +300,21 @@ test('wrong service credentials or a dead Keystone: 503, never 401 or a pass', a
   assert.doesNotMatch(wrong.logger.text(), /not-the-password/);
   const dead = await startNode(writeConfig(serviceSection('http://127.0.0.1:9/identity')));
   assert.equal((await send(dead.url, 'GET', '/', { 'x-auth-token': tokens.project! })).status, 503);
+});
+
+test('doctor on a config in today\'s form: the catalog endpoint is reached and the service user authenticates', async () => {
+  const cli = fileURLToPath(new URL('../../src/cli/main.ts', import.meta.url));
+  const config = writeConfig(serviceSection(keystone.url, { signing_dir: tempDir('kat-doctor-signing-') }));
+  const result = spawnSync(process.execPath, ['--import', 'tsx', cli, 'doctor', '--config', config, '--json'], { encoding: 'utf8' });
+  const report: { checks: { group: string; name: string; status: string; evidence: string }[] } = JSON.parse(result.stdout);
+  const find = (name: string) => report.checks.find((c) => c.name === name)!;
+  assert.equal(find('reachable').status, 'ok', find('reachable').evidence);
+  assert.match(find('reachable').evidence, new RegExp(`${keystone.url.replace(/[./]/g, '\\$&')} answered`));
+  assert.equal(find('admin credentials').status, 'ok');
+  assert.match(find('admin credentials').evidence, /user glance at/);
+  assert.equal(find('admin token').status, 'ok', find('admin token').evidence);
+  assert.match(find('token formats').evidence, /Fernet or JWS tokens, validated online/);
+  assert.deepEqual(report.checks.filter((c) => c.status === 'failure').map((c) => `${c.group}/${c.name}: ${c.evidence}`), []);
 });
 
 test('python3-keystonemiddleware is present for the comparison', () => {
