@@ -10,7 +10,7 @@ export { AuthProtocol } from './protocol.js';
 export type { Decision, ProtocolStats, RequestContext, RequestHeaders } from './protocol.js';
 export { loadConfig, loadConfigDetailed, parseIni } from './config-file.js';
 export type { LoadedConfig } from './config-file.js';
-export { resolveOptions, OPTION_DECLARATIONS, EXTRA_DECLARATIONS } from './options.js';
+export { resolveOptions, OptionWarning, OPTION_DECLARATIONS, EXTRA_DECLARATIONS } from './options.js';
 export type { AuthTokenOptions, ResolvedOptions, OptionDeclaration } from './options.js';
 export type { AccessRule, Identity, NamedRef, ScopedRef } from './token/access-info.js';
 export type { ServiceCredentials } from './identity/credentials.js';

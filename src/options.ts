@@ -5,6 +5,19 @@ import type { Logger } from './logger.js';
 import type { TokenStore } from './cache/token-store.js';
 import { resolveCredentials, type ServiceCredentials } from './identity/credentials.js';
 
+/** A note on one option (or a few), found while resolving; reads as its message. */
+export class OptionWarning {
+  constructor(
+    /** The option(s) concerned, as named in keystone_authtoken (comma-separated when several). */
+    readonly option: string,
+    readonly message: string,
+  ) {}
+
+  toString(): string {
+    return this.message;
+  }
+}
+
 type OptionType = 'string' | 'int' | 'float' | 'bool' | 'list' | 'object' | 'function';
 
 /** One option: its name in keystone_authtoken, type, default and help. The README table is generated from these. */
@@ -217,8 +230,8 @@ export interface ResolvedOptions {
   identityResponseMaxBytes: number;
   memcacheTimeout: number;
   allowInsecureSigningDir: boolean;
-  /** Notes for the operator found while resolving (legacy names, risky values). */
-  warnings: string[];
+  /** Notes for the operator found while resolving (legacy names, risky values), each naming its option. */
+  warnings: OptionWarning[];
 }
 
 const ALL = new Map([...OPTION_DECLARATIONS, ...EXTRA_DECLARATIONS].map((d) => [d.name, d]));
@@ -307,13 +320,13 @@ export function resolveOptions(input: AuthTokenOptions): ResolvedOptions {
     values.set(name, coerce(declaration, raw));
   }
   const get = <T>(name: string): T => (values.has(name) ? values.get(name) : ALL.get(name)!.default) as T;
-  const warnings: string[] = [];
+  const warnings: OptionWarning[] = [];
 
   const legacy = OPTION_DECLARATIONS.filter((d) => d.legacy && values.has(d.name)).map((d) => d.name);
   let identityUri = get<string | undefined>('identity_uri');
-  if (identityUri && legacy.length > 0) warnings.push(`identity_uri is set, so the legacy option(s) ${legacy.join(', ')} are ignored; remove them`);
+  if (identityUri && legacy.length > 0) warnings.push(new OptionWarning(legacy.join(', '), `identity_uri is set, so the legacy option(s) ${legacy.join(', ')} are ignored; remove them`));
   if (!identityUri && legacy.length > 0) {
-    warnings.push(`legacy option(s) ${legacy.join(', ')} in use; set identity_uri instead`);
+    warnings.push(new OptionWarning(legacy.join(', '), `legacy option(s) ${legacy.join(', ')} in use; set identity_uri instead`));
     const host = get<string>('auth_host');
     identityUri = `${get<string>('auth_protocol')}://${host.includes(':') ? `[${host}]` : host}:${get<number>('auth_port')}${get<string>('auth_admin_prefix').replace(/\/$/, '')}`;
   }
@@ -336,9 +349,9 @@ export function resolveOptions(input: AuthTokenOptions): ResolvedOptions {
     }
   }
   const ignored = get<string[] | undefined>('ignoredOptions') ?? [];
-  if (ignored.length > 0) warnings.push(`options ${ignored.join(', ')} in the config section are not used by this library (they tune Python's memcache pool or logging); remove them or keep them for Python services`);
+  if (ignored.length > 0) warnings.push(new OptionWarning(ignored.join(', '), `options ${ignored.join(', ')} in the config section are not used by this library (they tune Python's memcache pool, keystoneauth's session, or logging); remove them or keep them for Python services`));
   if (credentials?.kind === 'keystoneauth' && (get('admin_user') || get('admin_token'))) {
-    warnings.push('auth_type is set, so admin_user/admin_password/admin_token are ignored; remove them');
+    warnings.push(new OptionWarning('admin_user', 'auth_type is set, so admin_user/admin_password/admin_token are ignored; remove them'));
   }
 
   // Choices compare without case, as oslo.config's and keystonemiddleware's readers do (ENCRYPT, encrypt, Encrypt).
@@ -363,7 +376,7 @@ export function resolveOptions(input: AuthTokenOptions): ResolvedOptions {
   if (adminUser && !adminPassword) throw new ConfigError('ERR_CONFIG', 'option admin_user is set but admin_password is not');
   if (adminPassword && !adminUser) throw new ConfigError('ERR_CONFIG', 'option admin_password is set but admin_user is not');
   const adminToken = get<string | undefined>('admin_token');
-  if (adminToken && adminUser) warnings.push('both admin_token and admin_user are set; admin_token is used (it is meant for bootstrap only)');
+  if (adminToken && adminUser) warnings.push(new OptionWarning('admin_token', 'both admin_token and admin_user are set; admin_token is used (it is meant for bootstrap only)'));
   const certfile = get<string | undefined>('certfile');
   const keyfile = get<string | undefined>('keyfile');
   if (keyfile && !certfile) throw new ConfigError('ERR_CONFIG', 'option keyfile is set but certfile is not');
@@ -375,7 +388,7 @@ export function resolveOptions(input: AuthTokenOptions): ResolvedOptions {
   }
   let revocationCacheTime = get<number>('revocation_cache_time');
   if (revocationCacheTime < 1) {
-    warnings.push(`revocation_cache_time = ${revocationCacheTime} would fetch the revocation list on every request; using 1 second (refreshes are single-flight)`);
+    warnings.push(new OptionWarning('revocation_cache_time', `revocation_cache_time = ${revocationCacheTime} would fetch the revocation list on every request; using 1 second (refreshes are single-flight)`));
     revocationCacheTime = 1;
   }
   const tokenCacheTime = get<number>('token_cache_time');
@@ -386,6 +399,13 @@ export function resolveOptions(input: AuthTokenOptions): ResolvedOptions {
   for (const name of ['maxTokenLength', 'maxInflatedBytes', 'cacheMaxEntries', 'cacheMaxBytes', 'identityResponseMaxBytes', 'memcacheTimeout']) {
     if (get<number>(name) <= 0) throw new ConfigError('ERR_CONFIG', `option ${name} must be positive`);
   }
+  const logger = values.get('logger');
+  if (logger !== undefined) {
+    const missing = ['debug', 'info', 'warn', 'error'].filter((level) => typeof (logger as Record<string, unknown>)?.[level] !== 'function');
+    if (typeof logger !== 'object' || logger === null || missing.length > 0) {
+      throw new ConfigError('ERR_CONFIG', `option logger must be an object with debug, info, warn and error methods (pino, console, a winston child...); got ${typeof logger === 'function' ? `a function (${logger.name || 'anonymous'}): pass console, not console.log` : `an object without ${missing.join(', ')}`}`);
+    }
+  }
   const cache = values.get('cache') as TokenStore | undefined;
   if (cache !== undefined && (typeof cache !== 'object' || typeof cache.get !== 'function' || typeof cache.set !== 'function')) {
     throw new ConfigError('ERR_CONFIG', 'option cache must be an object with async get(key) and set(key, value, ttlSeconds)');
@@ -393,7 +413,7 @@ export function resolveOptions(input: AuthTokenOptions): ResolvedOptions {
 
   let wwwAuthenticateUri = get<string | undefined>('www_authenticate_uri') ?? get<string | undefined>('auth_uri');
   if (!wwwAuthenticateUri) {
-    warnings.push('www_authenticate_uri (or auth_uri) is not set: 401 answers name identity_uri, which clients usually cannot reach; set it to the public identity endpoint');
+    warnings.push(new OptionWarning('www_authenticate_uri', 'www_authenticate_uri (or auth_uri) is not set: 401 answers name identity_uri, which clients usually cannot reach; set it to the public identity endpoint'));
     wwwAuthenticateUri = identityUri ?? (credentials?.kind === 'keystoneauth' ? credentials.authUrl : '');
   }
 

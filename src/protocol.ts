@@ -70,7 +70,7 @@ export class AuthProtocol {
   constructor(input: AuthTokenOptions) {
     this.options = resolveOptions(input);
     this.logger = input.logger ?? stderrLogger;
-    for (const warning of this.options.warnings) this.logger.warn({ option: true }, warning);
+    for (const warning of this.options.warnings) this.logger.warn({ option: warning.option }, warning.message);
     this.signingDir = SigningDir.open(this.options.signingDir, this.logger, { allowInsecure: this.options.allowInsecureSigningDir });
     this.client = new IdentityClient(this.options);
     this.versions = new VersionDiscovery(this.client, this.options.authVersion);

@@ -120,3 +120,14 @@ test('a signing_dir that cannot be created is a configuration error at start-up,
   const message = configError(() => new AuthProtocol({ ...base, signing_dir: join(dir, 'file', 'signing') }));
   assert.match(message, /signing_dir .* cannot be created \(ENOTDIR\); create it for the service user: install -d -m 0700/);
 });
+
+test('a logger that is not one (console.log, an object lacking a level) is refused at construction; warnings name their option', () => {
+  assert.match(configError(() => new AuthProtocol({ ...base, logger: console.log as never })), /option logger must be an object with debug, info, warn and error methods .*a function \(log\): pass console, not console\.log/);
+  assert.match(configError(() => new AuthProtocol({ ...base, logger: { info() {}, error() {} } as never })), /an object without debug, warn/);
+  const lines: { object: object; message?: string }[] = [];
+  const logger = { debug() {}, info() {}, error() {}, warn: (object: object, message?: string) => void lines.push({ object, message }) };
+  const protocol = new AuthProtocol({ ...base, revocation_cache_time: 0, logger });
+  void protocol.close();
+  const warning = lines.find((line) => /revocation_cache_time = 0/.test(line.message ?? ''));
+  assert.deepEqual(warning?.object, { option: 'revocation_cache_time' });
+});

@@ -60,10 +60,10 @@ function checkOptions(list: Checklist, input: DoctorInput): ResolvedOptions | un
   }
   list.ok(group, 'keystone_authtoken options', `${Object.keys(input.options).length} option(s) understood; identity_uri ${options.identityUri}`);
   if (input.ignored?.length) list.ok(group, 'options for Python services only', `skipped: ${input.ignored.join(', ')}`);
-  for (const warning of options.warnings) {
-    if (warning.includes('legacy')) list.warn(group, 'legacy options', warning, 'replace auth_host/auth_port/auth_protocol/auth_admin_prefix by identity_uri');
-    else if (warning.includes('revocation_cache_time')) list.warn(group, 'revocation_cache_time', warning, 'set revocation_cache_time to 10 or more');
-    else list.warn(group, 'options', warning);
+  for (const { option, message } of options.warnings) {
+    if (message.includes('legacy')) list.warn(group, 'legacy options', message, 'replace auth_host/auth_port/auth_protocol/auth_admin_prefix by identity_uri');
+    else if (option === 'revocation_cache_time') list.warn(group, 'revocation_cache_time', message, 'set revocation_cache_time to 10 or more');
+    else list.warn(group, option, message);
   }
   const rawRevocation = Number(input.options.revocation_cache_time ?? 10);
   if (rawRevocation >= 1 && rawRevocation < 5) list.warn(group, 'revocation_cache_time', `${rawRevocation} s: the revocation list is fetched very often`, 'use 10 s or more');
