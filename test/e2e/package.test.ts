@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { readdirSync, writeFileSync } from 'node:fs';
+import { readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { join, resolve } from 'node:path';
 import { tempDir } from '../helpers/app.js';
@@ -64,4 +64,26 @@ export async function check(token: string): Promise<string> {
 
   const tsc = createRequire(join(root, 'package.json')).resolve('typescript/bin/tsc');
   execFileSync(process.execPath, [tsc, '-p', 'tsconfig.json'], { cwd: project, stdio: 'inherit' });
+
+  // ./testing under every moduleResolution TypeScript has, and the package layout as publint reads it.
+  for (const resolution of ['node10', 'node16', 'bundler']) {
+    writeFileSync(join(project, 'tsconfig.json'), JSON.stringify({
+      compilerOptions: { strict: true, module: resolution === 'node10' ? 'commonjs' : resolution === 'bundler' ? 'esnext' : 'node16', moduleResolution: resolution, target: 'ES2022', noEmit: true, skipLibCheck: true, typeRoots: [join(root, 'node_modules/@types')], types: ['node'] },
+      files: ['consumer.ts'],
+    }));
+    execFileSync(process.execPath, [tsc, '-p', 'tsconfig.json'], { cwd: project, stdio: 'inherit' });
+  }
+  const bin = (name: string) => join(root, 'node_modules/.bin', name);
+  const attw = execFileSync(bin('attw'), [tarball, '--format', 'ascii'], { cwd: root, encoding: 'utf8' });
+  assert.match(attw, /No problems found/, attw);
+  const publint = execFileSync(bin('publint'), ['--strict'], { cwd: root, encoding: 'utf8' });
+  assert.match(publint, /All good/, publint);
+});
+
+test('engines covers the Node APIs the build imports', () => {
+  const pkg = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as { engines: { node: string } };
+  const [major, minor] = pkg.engines.node.replace(/^>=/, '').split('.').map(Number) as [number, number];
+  // zlib.crc32 (python-memcached's server choice) arrived in Node 20.15 and 22.2.
+  const usesCrc32 = /\bcrc32\b/.test(readFileSync(join(root, 'src/cache/memcached-store.ts'), 'utf8'));
+  if (usesCrc32) assert.ok(major > 20 || (major === 20 && minor >= 15), `engines ${pkg.engines.node} admits Node versions without zlib.crc32`);
 });
