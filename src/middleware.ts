@@ -2,19 +2,17 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { KeystoneAuthError } from './errors.js';
 import { AuthProtocol, type Decision, type ProtocolStats } from './protocol.js';
 import type { AuthTokenOptions } from './options.js';
-import type { Identity } from './token/access-info.js';
+import { keystoneContext, refusalOf, type KeystoneContext, type Refusal } from './adapters/refusal.js';
 import { FORGEABLE_HEADERS } from './token/headers.js';
 
-/** What the middleware puts on `req.keystone` for a confirmed request. */
-export interface KeystoneContext extends Identity {
-  /** The validated X-Service-Token identity, if one was sent. */
-  service: Identity | undefined;
-}
+export type { KeystoneContext } from './adapters/refusal.js';
 
 declare module 'node:http' {
   interface IncomingMessage {
     /** Set by keystone-authtoken on confirmed requests. */
     keystone?: KeystoneContext;
+    /** Set by keystone-authtoken under delay_auth_decision on refused requests: why (code, status, message). */
+    keystoneError?: KeystoneAuthError;
   }
 }
 
@@ -61,35 +59,6 @@ export function stripForgeableHeaders(req: IncomingMessage): void {
   }
 }
 
-/**
- * req.keystone: a fresh object per request (an app may add to its own), over the cached identity, whose objects
- * and arrays are frozen; its Dates are copies, since a Date cannot be frozen.
- */
-function keystoneContext(identity: Identity, service: Identity | undefined): KeystoneContext {
-  return { ...identityView(identity), service: service && identityView(service) };
-}
-
-/** One fixed shape (faster to build than a spread of the cached object). */
-function identityView(identity: Identity): Identity {
-  return {
-    version: identity.version,
-    user: identity.user,
-    project: identity.project,
-    domain: identity.domain,
-    roles: identity.roles,
-    roleIds: identity.roleIds,
-    expiresAt: new Date(identity.expiresAt.getTime()),
-    issuedAt: identity.issuedAt && new Date(identity.issuedAt.getTime()),
-    auditIds: identity.auditIds,
-    catalog: identity.catalog,
-    bind: identity.bind,
-    isAdminProject: identity.isAdminProject,
-    system: identity.system,
-    accessRules: identity.accessRules,
-    body: identity.body,
-  };
-}
-
 /** The path of the request as the client sent it (Express rewrites req.url under a mount point), without the query. */
 function requestPath(req: IncomingMessage): string {
   const url = (req as { originalUrl?: string }).originalUrl ?? req.url ?? '/';
@@ -97,21 +66,11 @@ function requestPath(req: IncomingMessage): string {
   return query === -1 ? url : url.slice(0, query);
 }
 
-function respond(res: ServerResponse, status: number, error: KeystoneAuthError, wwwAuthenticate: string): void {
-  const body = JSON.stringify({
-    error: {
-      code: status,
-      title: status === 401 ? 'Unauthorized' : 'Service Unavailable',
-      message: status === 401 ? 'The request you have made requires authentication.' : 'The identity service is temporarily unavailable.',
-      reason: error.code,
-    },
-  });
-  res.statusCode = status;
-  res.setHeader('content-type', 'application/json');
-  res.setHeader('content-length', Buffer.byteLength(body));
-  if (status === 401) res.setHeader('www-authenticate', wwwAuthenticate);
-  if (status === 503) res.setHeader('retry-after', String((error as { retryAfterSeconds?: number }).retryAfterSeconds ?? 5));
-  res.end(body);
+function respond(res: ServerResponse, refusal: Refusal): void {
+  res.statusCode = refusal.status;
+  for (const [name, value] of Object.entries(refusal.headers)) res.setHeader(name, value);
+  res.setHeader('content-length', Buffer.byteLength(refusal.body));
+  res.end(refusal.body);
 }
 
 /**
@@ -122,9 +81,7 @@ function respond(res: ServerResponse, status: number, error: KeystoneAuthError, 
  */
 export function authToken(options: AuthTokenOptions): AuthTokenMiddleware {
   const protocol = new AuthProtocol(options);
-  const delay = protocol.options.delayAuthDecision;
-  // Double-quoted, as keystonemiddleware writes it since upstream bug 1762362 (RFC 7235 quoted-string).
-  const wwwAuthenticate = `Keystone uri="${protocol.options.wwwAuthenticateUri.replace(/["\\]/g, '\\$&')}"`;
+  const { delayAuthDecision: delay, onError, exposeReason, wwwAuthenticateUri } = protocol.options;
   const remoteUserOf = options.remoteUser;
   const remoteUser = (req: IncomingMessage): string | undefined => {
     try {
@@ -139,9 +96,16 @@ export function authToken(options: AuthTokenOptions): AuthTokenMiddleware {
   const apply = (req: IncomingMessage, res: ServerResponse, next: Next | undefined, decision: Decision) => {
     const headers = decision.headers;
     for (const name in headers) req.headers[name] = headers[name];
-    if (decision.status !== 'confirmed' && !delay) {
-      respond(res, decision.status === 'unavailable' ? 503 : 401, decision.error, wwwAuthenticate);
-      return;
+    if (decision.status !== 'confirmed') {
+      if (delay) req.keystoneError = decision.error;
+      else {
+        const refusal = refusalOf(decision, wwwAuthenticateUri, exposeReason);
+        // onError 'next': the application answers (problem+json, CORS, request ids); the error carries
+        // status, code, and the headers the answer needs (WWW-Authenticate or Retry-After).
+        if (onError === 'next' && next) next(Object.assign(refusal.error, { headers: refusal.headers }));
+        else respond(res, refusal);
+        return;
+      }
     }
     // Confirmed, or deferred with delay_auth_decision: a valid user token is described even if the service token was not.
     if (decision.identity) req.keystone = keystoneContext(decision.identity, decision.service);
@@ -151,6 +115,7 @@ export function authToken(options: AuthTokenOptions): AuthTokenMiddleware {
   const middleware = ((req: IncomingMessage, res: ServerResponse, next?: Next) => {
     stripForgeableHeaders(req);
     if (req.keystone !== undefined) delete req.keystone;
+    if (req.keystoneError !== undefined) delete req.keystoneError;
     // Cache hits are decided synchronously; anything else comes back as a promise.
     const decided = protocol.decide(req.headers, {
       remoteUser: remoteUserOf ? remoteUser(req) : undefined,

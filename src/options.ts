@@ -105,6 +105,8 @@ export const EXTRA_DECLARATIONS: readonly OptionDeclaration[] = [
   { name: 'identityResponseMaxBytes', type: 'int', default: 67108864, help: 'Largest answer accepted from the identity server, in bytes (a revocation list of 100,000 entries is about 11 MB).' },
   { name: 'remoteUser', type: 'function', default: undefined, help: "(req) => the Kerberos principal the request authenticated as, or undefined: keystonemiddleware's REMOTE_USER (e.g. read from a header your authenticating proxy sets and clients cannot). Tokens bound to Kerberos need it under enforce_token_bind." },
   { name: 'allowInsecureSigningDir', type: 'bool', default: false, help: 'Use a signing_dir that another user owns or can write, and files in it that are symbolic links or another user\'s, with a warning instead of refusing: only where another trusted account manages the directory.' },
+  { name: 'onError', type: 'string', default: 'respond', help: "What a refused request gets: respond (the middleware answers 401/503 itself) or next (next(err) with the KeystoneAuthError, carrying status, code and the headers to send, for the application's error handler).", choices: ['respond', 'next'] },
+  { name: 'exposeReason', type: 'bool', default: true, help: 'Put the error code (e.g. ERR_TOKEN_EXPIRED) as "reason" in 401/503 bodies. False keeps it out of what clients see; it is still logged.' },
   { name: 'ignoredOptions', type: 'list', default: undefined, help: 'Set by loadConfig: options of the config section this library does not use (memcache pool tuning, ...); each is named in a warning at start-up.' },
   { name: 'memcacheTimeout', type: 'int', default: 200, help: 'Milliseconds to wait for memcached before going on without the shared cache.' },
 ];
@@ -158,6 +160,8 @@ export interface AuthTokenOptions {
   allowInsecureSigningDir?: boolean | string;
   /** Options a config file held that this library does not use (set by loadConfig, named in a warning). */
   ignoredOptions?: string[];
+  onError?: 'respond' | 'next';
+  exposeReason?: boolean | string;
   service_type?: string;
   interface?: string;
   region_name?: string;
@@ -230,6 +234,8 @@ export interface ResolvedOptions {
   identityResponseMaxBytes: number;
   memcacheTimeout: number;
   allowInsecureSigningDir: boolean;
+  onError: 'respond' | 'next';
+  exposeReason: boolean;
   /** Notes for the operator found while resolving (legacy names, risky values), each naming its option. */
   warnings: OptionWarning[];
 }
@@ -458,6 +464,8 @@ export function resolveOptions(input: AuthTokenOptions): ResolvedOptions {
     identityResponseMaxBytes: get('identityResponseMaxBytes'),
     memcacheTimeout: get('memcacheTimeout'),
     allowInsecureSigningDir: get('allowInsecureSigningDir'),
+    onError: choice('onError') as ResolvedOptions['onError'],
+    exposeReason: get('exposeReason'),
     warnings,
   };
 }
