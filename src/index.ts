@@ -7,7 +7,7 @@ export type { SigningMaterialInput, VerifiedToken, VerifyOptions } from './cms/v
 export { authToken, stripForgeableHeaders } from './middleware.js';
 export type { AuthTokenMiddleware, KeystoneContext } from './middleware.js';
 export { AuthProtocol } from './protocol.js';
-export type { Decision, ProtocolStats, RequestContext, RequestHeaders } from './protocol.js';
+export type { Decision, Health, ProtocolStats, RequestContext, RequestHeaders } from './protocol.js';
 export { loadConfig, loadConfigDetailed, parseIni } from './config-file.js';
 export type { LoadedConfig } from './config-file.js';
 export { resolveOptions, OptionWarning, OPTION_DECLARATIONS, EXTRA_DECLARATIONS } from './options.js';

@@ -1,6 +1,6 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { KeystoneAuthError } from './errors.js';
-import { AuthProtocol, type Decision, type ProtocolStats } from './protocol.js';
+import { AuthProtocol, type Decision, type Health, type ProtocolStats } from './protocol.js';
 import type { AuthTokenOptions } from './options.js';
 import { keystoneContext, refusalOf, type KeystoneContext, type Refusal } from './adapters/refusal.js';
 import { FORGEABLE_HEADERS } from './token/headers.js';
@@ -24,6 +24,10 @@ export interface AuthTokenMiddleware {
   /** The framework-free core, for direct use and diagnostics. */
   readonly protocol: AuthProtocol;
   readonly stats: ProtocolStats;
+  /** Resolves when requests can be decided (credentials, identity server, certificates); rejects with the typed error. */
+  ready(): Promise<void>;
+  /** A snapshot for a health endpoint. */
+  health(): Health;
   /** Stops timers and closes sockets to the identity server and memcached. */
   close(): Promise<void>;
 }
@@ -141,6 +145,8 @@ export function authToken(options: AuthTokenOptions): AuthTokenMiddleware {
   Object.defineProperties(middleware, {
     protocol: { value: protocol },
     stats: { get: () => protocol.stats },
+    ready: { value: () => protocol.ready() },
+    health: { value: () => protocol.health() },
     close: { value: () => protocol.close() },
   });
   return middleware;

@@ -105,6 +105,8 @@ export const EXTRA_DECLARATIONS: readonly OptionDeclaration[] = [
   { name: 'identityResponseMaxBytes', type: 'int', default: 67108864, help: 'Largest answer accepted from the identity server, in bytes (a revocation list of 100,000 entries is about 11 MB).' },
   { name: 'remoteUser', type: 'function', default: undefined, help: "(req) => the Kerberos principal the request authenticated as, or undefined: keystonemiddleware's REMOTE_USER (e.g. read from a header your authenticating proxy sets and clients cannot). Tokens bound to Kerberos need it under enforce_token_bind." },
   { name: 'allowInsecureSigningDir', type: 'bool', default: false, help: 'Use a signing_dir that another user owns or can write, and files in it that are symbolic links or another user\'s, with a warning instead of refusing: only where another trusted account manages the directory.' },
+  { name: 'circuitBreakerThreshold', type: 'int', default: 5, help: 'Consecutive identity server outages (unreachable, timeout, 5xx) after which uncached requests get 503 at once instead of each waiting for its timeout.' },
+  { name: 'circuitBreakerHalfOpenAfter', type: 'int', default: 10, help: 'Seconds the circuit stays open before one request probes the identity server again (503 answers carry Retry-After until then).' },
   { name: 'onError', type: 'string', default: 'respond', help: "What a refused request gets: respond (the middleware answers 401/503 itself) or next (next(err) with the KeystoneAuthError, carrying status, code and the headers to send, for the application's error handler).", choices: ['respond', 'next'] },
   { name: 'exposeReason', type: 'bool', default: true, help: 'Put the error code (e.g. ERR_TOKEN_EXPIRED) as "reason" in 401/503 bodies. False keeps it out of what clients see; it is still logged.' },
   { name: 'ignoredOptions', type: 'list', default: undefined, help: 'Set by loadConfig: options of the config section this library does not use (memcache pool tuning, ...); each is named in a warning at start-up.' },
@@ -162,6 +164,8 @@ export interface AuthTokenOptions {
   ignoredOptions?: string[];
   onError?: 'respond' | 'next';
   exposeReason?: boolean | string;
+  circuitBreakerThreshold?: number | string;
+  circuitBreakerHalfOpenAfter?: number | string;
   service_type?: string;
   interface?: string;
   region_name?: string;
@@ -236,6 +240,8 @@ export interface ResolvedOptions {
   allowInsecureSigningDir: boolean;
   onError: 'respond' | 'next';
   exposeReason: boolean;
+  circuitBreakerThreshold: number;
+  circuitBreakerHalfOpenAfter: number;
   /** Notes for the operator found while resolving (legacy names, risky values), each naming its option. */
   warnings: OptionWarning[];
 }
@@ -402,7 +408,7 @@ export function resolveOptions(input: AuthTokenOptions): ResolvedOptions {
   if (timeout !== undefined && timeout <= 0) throw new ConfigError('ERR_CONFIG', 'option http_connect_timeout must be a positive number of seconds');
   const retries = get<number>('http_request_max_retries');
   if (retries < 0) throw new ConfigError('ERR_CONFIG', 'option http_request_max_retries must be 0 or more');
-  for (const name of ['maxTokenLength', 'maxInflatedBytes', 'cacheMaxEntries', 'cacheMaxBytes', 'identityResponseMaxBytes', 'memcacheTimeout']) {
+  for (const name of ['maxTokenLength', 'maxInflatedBytes', 'cacheMaxEntries', 'cacheMaxBytes', 'identityResponseMaxBytes', 'memcacheTimeout', 'circuitBreakerThreshold', 'circuitBreakerHalfOpenAfter']) {
     if (get<number>(name) <= 0) throw new ConfigError('ERR_CONFIG', `option ${name} must be positive`);
   }
   const logger = values.get('logger');
@@ -466,6 +472,8 @@ export function resolveOptions(input: AuthTokenOptions): ResolvedOptions {
     allowInsecureSigningDir: get('allowInsecureSigningDir'),
     onError: choice('onError') as ResolvedOptions['onError'],
     exposeReason: get('exposeReason'),
+    circuitBreakerThreshold: get('circuitBreakerThreshold'),
+    circuitBreakerHalfOpenAfter: get('circuitBreakerHalfOpenAfter'),
     warnings,
   };
 }

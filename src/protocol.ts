@@ -3,7 +3,7 @@ import { MemoryTokenCache, validEntry, type CacheEntry, type ValidEntry } from '
 import { SharedTokenCache } from './cache/shared-cache.js';
 import { AdminToken } from './identity/admin-token.js';
 import { IdentityClient } from './identity/client.js';
-import { VersionDiscovery } from './identity/versions.js';
+import { PATHS, VersionDiscovery } from './identity/versions.js';
 import { stderrLogger, type Logger } from './logger.js';
 import { resolveOptions, type AuthTokenOptions, type ResolvedOptions } from './options.js';
 import { CertificateStore } from './signing/certificates.js';
@@ -42,6 +42,17 @@ export interface RequestContext {
   path?: string;
 }
 
+/** A snapshot for /healthz: plain values, no secrets. */
+export interface Health {
+  /** up: the last request to the identity server succeeded; down: it failed; unknown: none yet. */
+  identityServer: { state: 'up' | 'down' | 'unknown'; breaker: 'closed' | 'open' | 'half-open'; lastCheckedAt: string | undefined; lastError: string | undefined };
+  /** The signing certificate in use (PKI), if loaded. */
+  signingCertificate: { subject: string; serial: string; notAfter: string; expiresInDays: number } | undefined;
+  /** The revocation list (PKI), if fetched. */
+  revocationList: { entries: number; ageSeconds: number } | undefined;
+  cache: { entries: number; approximateBytes: number };
+}
+
 /** Request headers as node:http gives them (lower-case names). */
 export type RequestHeaders = Record<string, string | string[] | undefined>;
 
@@ -73,6 +84,10 @@ export class AuthProtocol {
     for (const warning of this.options.warnings) this.logger.warn({ option: warning.option }, warning.message);
     this.signingDir = SigningDir.open(this.options.signingDir, this.logger, { allowInsecure: this.options.allowInsecureSigningDir });
     this.client = new IdentityClient(this.options);
+    this.client.onBreakerChange = (state) => {
+      if (state === 'open') this.logger.error({ breaker: state }, `identity server failing: circuit open, uncached requests get 503 for ${this.options.circuitBreakerHalfOpenAfter} s, then one probe`);
+      else this.logger.info({ breaker: state }, state === 'closed' ? 'identity server answering again: circuit closed' : 'probing the identity server (circuit half-open)');
+    };
     this.versions = new VersionDiscovery(this.client, this.options.authVersion);
     this.adminToken = new AdminToken(this.client, this.versions, this.options);
     this.certificates = new CertificateStore(this.signingDir, this.client, this.versions, this.logger, this.options.certificateRefetchCooldown * 1000);
@@ -90,6 +105,43 @@ export class AuthProtocol {
     this.shared = SharedTokenCache.fromOptions(this.options, this.logger);
     this.pki = new PkiValidator({ certificates: this.certificates, revocations: this.revocations, options: this.options, counters: this.counters });
     this.online = new OnlineValidator({ client: this.client, versions: this.versions, adminToken: this.adminToken, includeCatalog: this.options.includeServiceCatalog, counters: this.counters });
+  }
+
+  /**
+   * Resolves when the middleware can decide: the service credentials authenticate, the identity server answers,
+   * and, where it issues PKI tokens, the signing certificates and the revocation list are at hand. Rejects with
+   * the typed error (ConfigError, IdentityServerError, CertificateError) otherwise. Does not change decisions.
+   */
+  async ready(): Promise<void> {
+    const version = await this.versions.resolve();
+    if (this.adminToken.configured) await this.adminToken.get();
+    const probe = await this.client.request({ path: PATHS[version].signingCert, label: `GET ${PATHS[version].signingCert} (readiness)` });
+    if (probe.status === 404 || probe.status === 410) return; // Fernet/JWS only: nothing more to have at hand
+    await this.certificates.current();
+    if (this.adminToken.configured) await this.revocations.ids();
+  }
+
+  /** A snapshot of the middleware's state, for a health endpoint. */
+  health(now = Date.now()): Health {
+    const outcome = this.client.lastOutcome;
+    const signer = this.certificates.loaded?.signer;
+    const fetched = this.revocations.fetchedAtMs;
+    return {
+      identityServer: {
+        state: outcome === undefined ? 'unknown' : outcome.ok ? 'up' : 'down',
+        breaker: this.client.breakerState,
+        lastCheckedAt: outcome && new Date(outcome.at).toISOString(),
+        lastError: outcome?.error,
+      },
+      signingCertificate: signer && {
+        subject: signer.subject,
+        serial: signer.serial,
+        notAfter: signer.notAfter.toISOString(),
+        expiresInDays: Math.floor((signer.notAfter.getTime() - now) / 86_400_000),
+      },
+      revocationList: fetched > 0 ? { entries: this.revocations.size, ageSeconds: Math.round((now - fetched) / 1000) } : undefined,
+      cache: { entries: this.cache.size, approximateBytes: this.cache.calculatedSize },
+    };
   }
 
   get stats(): ProtocolStats {

@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { Agent, request, type Dispatcher } from 'undici';
+import { ConsecutiveBreaker, CircuitState, circuitBreaker, handleWhen, isBrokenCircuitError, type CircuitBreakerPolicy } from 'cockatiel';
 import { ConfigError, IdentityServerError } from '../errors.js';
 import type { ResolvedOptions } from '../options.js';
 
@@ -31,7 +32,21 @@ export interface IdentityRequest {
  * (http_request_max_retries), TLS settings (cafile, certfile/keyfile, insecure) and a bound on answer size.
  * Network failures and timeouts become IdentityServerError(ERR_IDENTITY_UNAVAILABLE), HTTP 503.
  */
+/** What the last request to the identity server gave: for health(). */
+export interface IdentityOutcome {
+  ok: boolean;
+  at: number;
+  error?: string;
+}
+
 export class IdentityClient {
+  /** The last request's outcome (undefined before the first). */
+  lastOutcome: IdentityOutcome | undefined;
+  /** Breaker state changes, for logs and diagnostics. */
+  onBreakerChange: ((state: 'closed' | 'open' | 'half-open') => void) | undefined;
+  private readonly breaker: CircuitBreakerPolicy;
+  private readonly halfOpenAfterMs: number;
+  private openedAt = 0;
   private base: string | undefined;
   private locator: (() => Promise<string>) | undefined;
   private locating: Promise<string> | undefined;
@@ -40,7 +55,19 @@ export class IdentityClient {
   private readonly maxRetries: number;
   private readonly maxBytes: number;
 
-  constructor(options: Pick<ResolvedOptions, 'identityUri' | 'httpTimeoutMs' | 'httpMaxRetries' | 'cafile' | 'certfile' | 'keyfile' | 'insecure' | 'identityResponseMaxBytes'>) {
+  constructor(options: Pick<ResolvedOptions, 'identityUri' | 'httpTimeoutMs' | 'httpMaxRetries' | 'cafile' | 'certfile' | 'keyfile' | 'insecure' | 'identityResponseMaxBytes' | 'circuitBreakerThreshold' | 'circuitBreakerHalfOpenAfter'>) {
+    // After circuitBreakerThreshold consecutive outages (unreachable, timeouts, 5xx), requests fail at once
+    // (503 with Retry-After) instead of each waiting for its timeout; after circuitBreakerHalfOpenAfter seconds
+    // one request probes, and its outcome closes or reopens the circuit. Answers such as 401 or 404 are not outages.
+    this.halfOpenAfterMs = options.circuitBreakerHalfOpenAfter * 1000;
+    this.breaker = circuitBreaker(handleWhen((error) => error instanceof IdentityServerError && (error.code === 'ERR_IDENTITY_UNAVAILABLE' || (error as IdentityServerError & { outage?: boolean }).outage === true)), {
+      halfOpenAfter: this.halfOpenAfterMs,
+      breaker: new ConsecutiveBreaker(Math.max(1, options.circuitBreakerThreshold)),
+    });
+    this.breaker.onStateChange((state) => {
+      if (state === CircuitState.Open) this.openedAt = Date.now();
+      this.onBreakerChange?.(state === CircuitState.Open ? 'open' : state === CircuitState.HalfOpen ? 'half-open' : 'closed');
+    });
     this.base = options.identityUri?.replace(/\/+$/, '');
     this.timeoutMs = options.httpTimeoutMs;
     this.maxRetries = options.httpMaxRetries;
@@ -90,7 +117,45 @@ export class IdentityClient {
     return (this.base = await this.locating);
   }
 
+  /** The breaker's state: closed (normal), open (failing fast) or half-open (one probe in flight). */
+  get breakerState(): 'closed' | 'open' | 'half-open' {
+    const state = this.breaker.state;
+    return state === CircuitState.Open || state === CircuitState.Isolated ? 'open' : state === CircuitState.HalfOpen ? 'half-open' : 'closed';
+  }
+
   async request(req: IdentityRequest): Promise<IdentityResponse> {
+    const label = req.label ?? `${req.method ?? 'GET'} ${req.path}`;
+    try {
+      const response = await this.breaker.execute(async () => {
+        const answer = await this.requestWithRetries(req);
+        if (answer.status >= 500) {
+          // A server error is an outage for the breaker, but the caller still gets the answer to judge.
+          throw Object.assign(new IdentityServerError('ERR_IDENTITY_RESPONSE', `${label} answered ${answer.status}`), { outage: true, answer });
+        }
+        return answer;
+      });
+      this.lastOutcome = { ok: true, at: Date.now() };
+      return response;
+    } catch (error) {
+      const answer = (error as { answer?: IdentityResponse }).answer;
+      if (answer) {
+        this.lastOutcome = { ok: false, at: Date.now(), error: `HTTP ${answer.status}` };
+        return answer;
+      }
+      if (isBrokenCircuitError(error)) {
+        const retryAfterSeconds = Math.max(1, Math.ceil((this.openedAt + this.halfOpenAfterMs - Date.now()) / 1000));
+        throw new IdentityServerError(
+          'ERR_IDENTITY_UNAVAILABLE',
+          `identity server ${req.base ?? this.baseUrl} is failing (circuit open after consecutive failures); ${label} not attempted; next probe in ${retryAfterSeconds} s`,
+          { retryAfterSeconds },
+        );
+      }
+      this.lastOutcome = { ok: false, at: Date.now(), error: (error as Error).message };
+      throw error;
+    }
+  }
+
+  private async requestWithRetries(req: IdentityRequest): Promise<IdentityResponse> {
     if (!req.base && !this.base) await this.endpoint();
     const method = req.method ?? 'GET';
     const label = req.label ?? `${method} ${req.path}`;

@@ -37,6 +37,11 @@ export class CertificateStore {
     private readonly cooldownMs: number,
   ) {}
 
+  /** The material in memory, if any (for health()). */
+  get loaded(): SigningMaterial | undefined {
+    return this.material;
+  }
+
   /** The material to verify with: in memory, else from signing_dir, else fetched. */
   async current(): Promise<SigningMaterial> {
     if (this.material) return this.material;

@@ -38,6 +38,11 @@ export class RevocationList {
     },
   ) {}
 
+  /** When the current list was fetched (ms since the epoch; 0: none yet). */
+  get fetchedAtMs(): number {
+    return this.fetchedAt;
+  }
+
   /** Number of revoked ids in the current list. */
   get size(): number {
     return this.revoked?.size ?? 0;
