@@ -17,3 +17,5 @@ export type { ServiceCredentials } from './identity/credentials.js';
 export { FORGEABLE_HEADERS, USER_HEADERS, SERVICE_HEADERS } from './token/headers.js';
 export type { Logger } from './logger.js';
 export type { TokenStore } from './cache/token-store.js';
+export { channels as diagnosticsChannels } from './diagnostics.js';
+export type { ValidationEvent } from './diagnostics.js';

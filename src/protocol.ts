@@ -4,6 +4,7 @@ import { SharedTokenCache } from './cache/shared-cache.js';
 import { AdminToken } from './identity/admin-token.js';
 import { IdentityClient } from './identity/client.js';
 import { PATHS, VersionDiscovery } from './identity/versions.js';
+import { channels, type ValidationEvent } from './diagnostics.js';
 import { stderrLogger, type Logger } from './logger.js';
 import { resolveOptions, type AuthTokenOptions, type ResolvedOptions } from './options.js';
 import { CertificateStore } from './signing/certificates.js';
@@ -85,6 +86,7 @@ export class AuthProtocol {
     this.signingDir = SigningDir.open(this.options.signingDir, this.logger, { allowInsecure: this.options.allowInsecureSigningDir });
     this.client = new IdentityClient(this.options);
     this.client.onBreakerChange = (state) => {
+      if (channels.breaker.hasSubscribers) channels.breaker.publish({ state });
       if (state === 'open') this.logger.error({ breaker: state }, `identity server failing: circuit open, uncached requests get 503 for ${this.options.circuitBreakerHalfOpenAfter} s, then one probe`);
       else this.logger.info({ breaker: state }, state === 'closed' ? 'identity server answering again: circuit closed' : 'probing the identity server (circuit half-open)');
     };
@@ -157,7 +159,17 @@ export class AuthProtocol {
    * service token, nothing to re-check): most requests then cost one hash and one lookup, no promise.
    */
   decide(headers: RequestHeaders, context: RequestContext = {}): Decision | Promise<Decision> {
-    return this.decideFromCache(headers, context) ?? this.validate(headers, context);
+    if (!channels.validation.hasSubscribers) return this.decideFromCache(headers, context) ?? this.validate(headers, context);
+    const start = performance.now();
+    const fast = this.decideFromCache(headers, context);
+    if (fast) {
+      publishDecision(fast, true, start);
+      return fast;
+    }
+    return this.validate(headers, context).then((decision) => {
+      publishDecision(decision, false, start);
+      return decision;
+    });
   }
 
   private decideFromCache(headers: RequestHeaders, context: RequestContext): Decision | undefined {
@@ -283,6 +295,7 @@ export class AuthProtocol {
     const { format, hashes, key } = ids;
     const allowExpired = how.allowExpired ?? false;
     let entry = this.lookup(ids);
+    if (channels.cache.hasSubscribers) channels.cache.publish({ hit: entry !== undefined, level: 'memory' });
     if (entry && !entry.valid && allowExpired && (entry.code === 'ERR_TOKEN_EXPIRED' || (format === 'online' && entry.code === 'ERR_TOKEN_INVALID'))) entry = undefined;
     if (entry) this.counters.cacheHits++;
     else {
@@ -335,6 +348,7 @@ export class AuthProtocol {
     const { format, hashes, key } = ids;
     const useShared = this.shared && this.options.tokenCacheTime >= 0 && !allowExpired;
     const fromShared = useShared ? await this.shared!.get(token, format, hashes) : undefined;
+    if (useShared && channels.cache.hasSubscribers) channels.cache.publish({ hit: fromShared !== undefined, level: 'shared' });
     if (fromShared) {
       this.counters.cacheHits++;
       this.remember(key, fromShared, fromShared.valid ? JSON.stringify(fromShared.identity.body).length : 0, this.ttlFor(fromShared, now));
@@ -392,6 +406,12 @@ interface TokenIds {
  */
 function memoryKey(format: TokenFormat, id: string): string {
   return format === 'online' ? `online:${id}` : `pki:${id}`;
+}
+
+function publishDecision(decision: Decision, cached: boolean, start: number): void {
+  const event: ValidationEvent = { outcome: decision.status, cached, durationMs: performance.now() - start };
+  if (decision.status !== 'confirmed') event.code = decision.error.code;
+  channels.validation.publish(event);
 }
 
 function single(value: string | string[] | undefined): string | undefined {

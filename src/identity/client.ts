@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import { Agent, request, type Dispatcher } from 'undici';
 import { ConsecutiveBreaker, CircuitState, circuitBreaker, handleWhen, isBrokenCircuitError, type CircuitBreakerPolicy } from 'cockatiel';
 import { ConfigError, IdentityServerError } from '../errors.js';
+import { channels } from '../diagnostics.js';
 import type { ResolvedOptions } from '../options.js';
 
 /** An answer from the identity server. */
@@ -124,6 +125,20 @@ export class IdentityClient {
   }
 
   async request(req: IdentityRequest): Promise<IdentityResponse> {
+    if (!channels.identityRequest.hasSubscribers) return this.guarded(req);
+    const start = performance.now();
+    const label = req.label ?? `${req.method ?? 'GET'} ${req.path}`;
+    try {
+      const response = await this.guarded(req);
+      channels.identityRequest.publish({ label, status: response.status, durationMs: performance.now() - start });
+      return response;
+    } catch (error) {
+      channels.identityRequest.publish({ label, error: (error as { code?: string }).code ?? String(error), durationMs: performance.now() - start });
+      throw error;
+    }
+  }
+
+  private async guarded(req: IdentityRequest): Promise<IdentityResponse> {
     const label = req.label ?? `${req.method ?? 'GET'} ${req.path}`;
     try {
       const response = await this.breaker.execute(async () => {

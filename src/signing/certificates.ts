@@ -1,4 +1,5 @@
 import { CertificateError, CmsVerificationError, IdentityServerError, KeystoneAuthError } from '../errors.js';
+import { channels } from '../diagnostics.js';
 import { SigningMaterial } from '../cms/verify.js';
 import type { IdentityClient } from '../identity/client.js';
 import { PATHS, type VersionDiscovery } from '../identity/versions.js';
@@ -70,6 +71,7 @@ export class CertificateStore {
       );
     }
     this.logger.info({ reason }, 'refetching signing certificates from the identity server');
+    if (channels.certificateRefetch.hasSubscribers) channels.certificateRefetch.publish({ reason });
     this.inFlight = this.fetch().finally(() => (this.inFlight = undefined));
     return this.inFlight;
   }

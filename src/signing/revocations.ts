@@ -1,4 +1,5 @@
 import { IdentityServerError, KeystoneAuthError } from '../errors.js';
+import { channels } from '../diagnostics.js';
 import type { SigningMaterial, VerifiedToken } from '../cms/verify.js';
 import type { AdminToken } from '../identity/admin-token.js';
 import type { IdentityClient } from '../identity/client.js';
@@ -90,6 +91,7 @@ export class RevocationList {
 
   private async fetch(): Promise<RevocationEntries> {
     this.fetchCount++;
+    const start = performance.now();
     try {
       const version = await this.deps.versions.resolve();
       const path = PATHS[version].revoked;
@@ -126,8 +128,10 @@ export class RevocationList {
       this.fetchedAt = Date.now();
       if (this.failing) this.deps.logger.info({ entries: revoked.size }, 'revocation list fetched again');
       this.failing = false;
+      if (channels.revocationRefresh.hasSubscribers) channels.revocationRefresh.publish({ ok: true, entries: revoked.size, durationMs: performance.now() - start });
       return revoked;
     } catch (error) {
+      if (channels.revocationRefresh.hasSubscribers) channels.revocationRefresh.publish({ ok: false, error: (error as KeystoneAuthError).code ?? String(error), durationMs: performance.now() - start });
       if (!this.failing) this.deps.logger.warn({ error: (error as Error).message, code: (error as KeystoneAuthError).code }, 'cannot refresh the revocation list');
       this.failing = true;
       throw error;
