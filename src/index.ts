@@ -19,3 +19,8 @@ export type { Logger } from './logger.js';
 export type { TokenStore } from './cache/token-store.js';
 export { channels as diagnosticsChannels } from './diagnostics.js';
 export type { ValidationEvent } from './diagnostics.js';
+export { keystoneFastify } from './adapters/fastify.js';
+export { keystoneKoa } from './adapters/koa.js';
+export { keystoneHono } from './adapters/hono.js';
+export type { Unless } from './adapters/core.js';
+export type { Refusal } from './adapters/refusal.js';

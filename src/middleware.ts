@@ -3,7 +3,7 @@ import type { KeystoneAuthError } from './errors.js';
 import { AuthProtocol, type Decision, type Health, type ProtocolStats } from './protocol.js';
 import type { AuthTokenOptions } from './options.js';
 import { keystoneContext, refusalOf, type KeystoneContext, type Refusal } from './adapters/refusal.js';
-import { FORGEABLE_HEADERS } from './token/headers.js';
+import { compileUnless, isForgeable, pathOf } from './adapters/core.js';
 
 export type { KeystoneContext } from './adapters/refusal.js';
 
@@ -32,18 +32,6 @@ export interface AuthTokenMiddleware {
   close(): Promise<void>;
 }
 
-const FORGEABLE = new Set(FORGEABLE_HEADERS);
-
-/**
- * True for a header name (lower-case, as node:http gives it) that a client must not send: one of ours in any
- * spelling where "_" stands for "-" (X_Roles reaches a WSGI/CGI hop, and much Node code, as X-Roles).
- */
-function isForgeable(name: string): boolean {
-  const first = name.charCodeAt(0);
-  if (first !== 120 /* x */ && first !== 111 /* o */) return false; // most headers are passed over on one character
-  return FORGEABLE.has(name.includes('_') ? name.replace(/_/g, '-') : name);
-}
-
 /** Removes every identity header the client sent (in req.headers and req.rawHeaders), in every spelling. */
 export function stripForgeableHeaders(req: IncomingMessage): void {
   let found = false;
@@ -65,9 +53,7 @@ export function stripForgeableHeaders(req: IncomingMessage): void {
 
 /** The path of the request as the client sent it (Express rewrites req.url under a mount point), without the query. */
 function requestPath(req: IncomingMessage): string {
-  const url = (req as { originalUrl?: string }).originalUrl ?? req.url ?? '/';
-  const query = url.indexOf('?');
-  return query === -1 ? url : url.slice(0, query);
+  return pathOf((req as { originalUrl?: string }).originalUrl ?? req.url ?? '/');
 }
 
 function respond(res: ServerResponse, refusal: Refusal): void {
@@ -86,6 +72,7 @@ function respond(res: ServerResponse, refusal: Refusal): void {
 export function authToken(options: AuthTokenOptions): AuthTokenMiddleware {
   const protocol = new AuthProtocol(options);
   const { delayAuthDecision: delay, onError, exposeReason, wwwAuthenticateUri } = protocol.options;
+  const skip = compileUnless(options.unless);
   const remoteUserOf = options.remoteUser;
   const remoteUser = (req: IncomingMessage): string | undefined => {
     try {
@@ -120,6 +107,10 @@ export function authToken(options: AuthTokenOptions): AuthTokenMiddleware {
     stripForgeableHeaders(req);
     if (req.keystone !== undefined) delete req.keystone;
     if (req.keystoneError !== undefined) delete req.keystoneError;
+    if (skip?.(req.method ?? 'GET', requestPath(req))) {
+      next?.();
+      return;
+    }
     // Cache hits are decided synchronously; anything else comes back as a promise.
     const decided = protocol.decide(req.headers, {
       remoteUser: remoteUserOf ? remoteUser(req) : undefined,

@@ -4,6 +4,7 @@ import type { IncomingMessage } from 'node:http';
 import type { Logger } from './logger.js';
 import type { TokenStore } from './cache/token-store.js';
 import { resolveCredentials, type ServiceCredentials } from './identity/credentials.js';
+import { compileUnless, type Unless } from './adapters/core.js';
 
 /** A note on one option (or a few), found while resolving; reads as its message. */
 export class OptionWarning {
@@ -107,6 +108,7 @@ export const EXTRA_DECLARATIONS: readonly OptionDeclaration[] = [
   { name: 'allowInsecureSigningDir', type: 'bool', default: false, help: 'Use a signing_dir that another user owns or can write, and files in it that are symbolic links or another user\'s, with a warning instead of refusing: only where another trusted account manages the directory.' },
   { name: 'circuitBreakerThreshold', type: 'int', default: 5, help: 'Consecutive identity server outages (unreachable, timeout, 5xx) after which uncached requests get 503 at once instead of each waiting for its timeout.' },
   { name: 'circuitBreakerHalfOpenAfter', type: 'int', default: 10, help: 'Seconds the circuit stays open before one request probes the identity server again (503 answers carry Retry-After until then).' },
+  { name: 'unless', type: 'object', default: undefined, help: 'Requests left alone (forged identity headers are still stripped): { path: ["/healthz", /^\\/public\\//], method: ["OPTIONS"] } or ({ method, path }) => boolean.' },
   { name: 'onError', type: 'string', default: 'respond', help: "What a refused request gets: respond (the middleware answers 401/503 itself) or next (next(err) with the KeystoneAuthError, carrying status, code and the headers to send, for the application's error handler).", choices: ['respond', 'next'] },
   { name: 'exposeReason', type: 'bool', default: true, help: 'Put the error code (e.g. ERR_TOKEN_EXPIRED) as "reason" in 401/503 bodies. False keeps it out of what clients see; it is still logged.' },
   { name: 'ignoredOptions', type: 'list', default: undefined, help: 'Set by loadConfig: options of the config section this library does not use (memcache pool tuning, ...); each is named in a warning at start-up.' },
@@ -164,6 +166,8 @@ export interface AuthTokenOptions {
   ignoredOptions?: string[];
   onError?: 'respond' | 'next';
   exposeReason?: boolean | string;
+  /** Requests left alone (see Unless). */
+  unless?: Unless;
   circuitBreakerThreshold?: number | string;
   circuitBreakerHalfOpenAfter?: number | string;
   service_type?: string;
@@ -418,6 +422,7 @@ export function resolveOptions(input: AuthTokenOptions): ResolvedOptions {
       throw new ConfigError('ERR_CONFIG', `option logger must be an object with debug, info, warn and error methods (pino, console, a winston child...); got ${typeof logger === 'function' ? `a function (${logger.name || 'anonymous'}): pass console, not console.log` : `an object without ${missing.join(', ')}`}`);
     }
   }
+  compileUnless(values.get('unless')); // checked here, compiled by each adapter
   const cache = values.get('cache') as TokenStore | undefined;
   if (cache !== undefined && (typeof cache !== 'object' || typeof cache.get !== 'function' || typeof cache.set !== 'function')) {
     throw new ConfigError('ERR_CONFIG', 'option cache must be an object with async get(key) and set(key, value, ttlSeconds)');

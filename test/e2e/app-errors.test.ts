@@ -85,3 +85,19 @@ test('exposeReason false keeps the error code out of the body clients see', asyn
     await app.close();
   }
 });
+
+test('unless: the listed paths and methods go on without a token (Express), forged identity headers still stripped', async () => {
+  const app = await serve({ unless: { path: ['/open', /^\/public\//], method: ['OPTIONS'] } }, (app) => {
+    app.all('/{*rest}', (req, res) => res.json({ roles: req.headers['x-roles'] ?? null }));
+  });
+  try {
+    for (const [method, path] of [['GET', '/open'], ['GET', '/public/logo.png'], ['OPTIONS', '/anything']] as const) {
+      const response = await fetch(`${app.url}${path}?q=1`, { method, headers: { 'x-roles': 'admin' } });
+      assert.equal(response.status, 200, `${method} ${path}`);
+      if (method === 'GET') assert.deepEqual(await response.json(), { roles: null });
+    }
+    assert.equal((await fetch(`${app.url}/closed`)).status, 401);
+  } finally {
+    await app.close();
+  }
+});

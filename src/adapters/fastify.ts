@@ -1,0 +1,53 @@
+import type { IncomingMessage } from 'node:http';
+import type { AuthTokenOptions } from '../options.js';
+import { RequestHandler } from './handler.js';
+import { pathOf } from './core.js';
+
+/** The parts of Fastify the plugin uses (structural: no dependency on fastify's types). */
+interface FastifyLike {
+  decorateRequest(name: string, value: unknown): unknown;
+  addHook(name: 'onRequest', hook: (request: FastifyRequestLike, reply: FastifyReplyLike) => Promise<unknown>): unknown;
+  addHook(name: 'onClose', hook: () => Promise<void>): unknown;
+}
+interface FastifyRequestLike {
+  raw: IncomingMessage;
+  method: string;
+  url: string;
+  keystone?: unknown;
+  keystoneError?: unknown;
+}
+interface FastifyReplyLike {
+  code(status: number): FastifyReplyLike;
+  headers(values: Record<string, string>): FastifyReplyLike;
+  send(payload: string): unknown;
+}
+
+/**
+ * keystone-authtoken as a Fastify plugin (an onRequest hook, not encapsulated, so it guards the routes registered
+ * beside it): `await app.register(keystoneFastify, options)`. Confirmed requests get the identity headers and
+ * `request.keystone`; refused ones are answered 401/503 (with `onError: 'next'`, the error is thrown to Fastify's
+ * error handler instead); `request.keystoneError` under delay_auth_decision. Closing the app closes the protocol.
+ */
+export async function keystoneFastify(fastify: FastifyLike, options: AuthTokenOptions): Promise<void> {
+  const handler = new RequestHandler(options);
+  const onError = handler.protocol.options.onError;
+  fastify.decorateRequest('keystone', undefined);
+  fastify.decorateRequest('keystoneError', undefined);
+  fastify.addHook('onRequest', async (request, reply) => {
+    const headers = request.raw.headers;
+    RequestHandler.strip(headers);
+    const outcome = await handler.handle(headers, request.method, pathOf(request.url));
+    if (outcome.kind === 'skip') return;
+    if (outcome.kind === 'refuse') {
+      const { status, headers: answer, body, error } = outcome.refusal;
+      if (onError === 'next') throw Object.assign(error, { statusCode: status, headers: answer });
+      return reply.code(status).headers(answer).send(body);
+    }
+    for (const name in outcome.headers) headers[name] = outcome.headers[name];
+    request.keystone = outcome.keystone;
+    request.keystoneError = outcome.error;
+  });
+  fastify.addHook('onClose', () => handler.protocol.close());
+}
+// fastify-plugin's two markers, without the dependency: not encapsulated, and a name in errors.
+Object.assign(keystoneFastify, { [Symbol.for('skip-override')]: true, [Symbol.for('fastify.display-name')]: 'keystone-authtoken' });

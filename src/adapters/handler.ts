@@ -1,0 +1,44 @@
+import type { KeystoneAuthError } from '../errors.js';
+import type { AuthTokenOptions } from '../options.js';
+import { AuthProtocol, type RequestHeaders } from '../protocol.js';
+import { compileUnless, isForgeable } from './core.js';
+import { keystoneContext, refusalOf, type KeystoneContext, type Refusal } from './refusal.js';
+
+/** What a framework adapter does with one request. */
+export type Outcome =
+  | { kind: 'skip' }
+  | { kind: 'pass'; headers: Record<string, string>; keystone: KeystoneContext | undefined; error: KeystoneAuthError | undefined }
+  | { kind: 'refuse'; refusal: Refusal };
+
+/**
+ * The framework-free request handling shared by the Fastify, Koa and Hono adapters (Express/connect has its own,
+ * synchronous on cache hits): strip forged identity headers, honour `unless`, decide, and say whether to go on
+ * (with the identity headers and context to set) or answer (401/503, or next(err) where the framework has it).
+ */
+export class RequestHandler {
+  readonly protocol: AuthProtocol;
+  private readonly skip: ((method: string, path: string) => boolean) | undefined;
+
+  constructor(options: AuthTokenOptions) {
+    this.protocol = new AuthProtocol(options);
+    this.skip = compileUnless(options.unless);
+  }
+
+  /** Removes every forged identity header from a node:http-style headers object, in every spelling. */
+  static strip(headers: RequestHeaders): void {
+    for (const name in headers) if (isForgeable(name)) delete headers[name];
+  }
+
+  async handle(headers: RequestHeaders, method: string, path: string): Promise<Outcome> {
+    if (this.skip?.(method, path)) return { kind: 'skip' };
+    const decision = await this.protocol.decide(headers, { method, path });
+    const { delayAuthDecision, exposeReason, wwwAuthenticateUri } = this.protocol.options;
+    if (decision.status !== 'confirmed' && !delayAuthDecision) return { kind: 'refuse', refusal: refusalOf(decision, wwwAuthenticateUri, exposeReason) };
+    return {
+      kind: 'pass',
+      headers: decision.headers,
+      keystone: decision.identity && keystoneContext(decision.identity, decision.service),
+      error: decision.status === 'confirmed' ? undefined : decision.error,
+    };
+  }
+}

@@ -1,0 +1,49 @@
+import type { AuthTokenOptions } from '../options.js';
+import type { RequestHeaders } from '../protocol.js';
+import { RequestHandler } from './handler.js';
+import { isForgeable } from './core.js';
+
+/** The parts of Hono's context the middleware uses (structural: no dependency on hono's types). */
+interface HonoContextLike {
+  req: { raw: Request; method: string; path: string };
+  set(key: string, value: unknown): void;
+  body(data: string, status: number, headers: Record<string, string>): Response;
+}
+
+/**
+ * keystone-authtoken as Hono middleware: `app.use(keystoneHono(options))`. A Web Request's headers cannot be
+ * changed, so the request is replaced by one without the forged identity headers and with the confirmed ones;
+ * `c.get('keystone')` holds the identity (`c.get('keystoneError')` under delay_auth_decision). Refused requests
+ * are answered 401/503 (with `onError: 'next'`, the error is thrown for `app.onError`). `.close()` stops it.
+ */
+export function keystoneHono(options: AuthTokenOptions): ((c: HonoContextLike, next: () => Promise<void>) => Promise<Response | void>) & { handler: RequestHandler; close(): Promise<void> } {
+  const handler = new RequestHandler(options);
+  const onError = handler.protocol.options.onError;
+  const middleware = async (c: HonoContextLike, next: () => Promise<void>) => {
+    const headers: RequestHeaders = {};
+    let forged = false;
+    c.req.raw.headers.forEach((value, name) => {
+      if (isForgeable(name)) forged = true;
+      else headers[name] = value;
+    });
+    const outcome = await handler.handle(headers, c.req.method, c.req.path);
+    if (outcome.kind === 'refuse') {
+      const { status, headers: answer, body, error } = outcome.refusal;
+      if (onError === 'next') throw Object.assign(error, { headers: answer });
+      return c.body(body, status, answer);
+    }
+    const identity = outcome.kind === 'pass' ? outcome.headers : {};
+    if (forged || Object.keys(identity).length > 0) {
+      const clean = new Headers();
+      for (const [name, value] of Object.entries(headers)) if (typeof value === 'string') clean.set(name, value);
+      for (const [name, value] of Object.entries(identity)) clean.set(name, value);
+      c.req.raw = new Request(c.req.raw, { headers: clean, duplex: 'half' } as RequestInit);
+    }
+    if (outcome.kind === 'pass') {
+      c.set('keystone', outcome.keystone);
+      c.set('keystoneError', outcome.error);
+    }
+    await next();
+  };
+  return Object.assign(middleware, { handler, close: () => handler.protocol.close() });
+}
