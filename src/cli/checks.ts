@@ -1,3 +1,4 @@
+import { styleText } from 'node:util';
 /** One line of a checklist: what was checked, how it went, the evidence, and the fix. */
 export interface Check {
   group: string;
@@ -37,21 +38,24 @@ export class Checklist {
   }
 }
 
-/** Human output, grouped; colours only when writing to a terminal. */
+/**
+ * Human output, grouped; colours only when `colour` (a terminal, and NO_COLOR unset: the caller decides),
+ * painted with node:util's styleText.
+ */
 export function renderChecklist(checklist: Checklist, colour: boolean): string {
-  const paint = (code: number, text: string) => (colour ? `\u001b[${code}m${text}\u001b[0m` : text);
+  const paint = (format: Parameters<typeof styleText>[0], text: string) => (colour ? styleText(format, text) : text);
   const mark: Record<Check['status'], string> = {
-    ok: paint(32, 'ok     '),
-    warning: paint(33, 'WARNING'),
-    failure: paint(31, 'FAILURE'),
-    skipped: paint(90, 'skipped'),
+    ok: paint('green', 'ok     '),
+    warning: paint('yellow', 'WARNING'),
+    failure: paint('red', 'FAILURE'),
+    skipped: paint('gray', 'skipped'),
   };
   const lines: string[] = [];
   let group = '';
   for (const check of checklist.checks) {
     if (check.group !== group) {
       group = check.group;
-      lines.push('', paint(1, group));
+      lines.push('', paint('bold', group));
     }
     lines.push(`  ${mark[check.status]} ${check.name}: ${check.evidence}`);
     if (check.fix && check.status !== 'ok') lines.push(`          fix: ${check.fix}`);

@@ -8,7 +8,7 @@ import { parseSignedData } from '../cms/signed-data.js';
 import { SigningMaterial } from '../cms/verify.js';
 import { readIdentity } from '../token/access-info.js';
 import { classifyToken, decodePkiz, tokenToDer, PKIZ_PREFIX } from '../token/format.js';
-import { hashToken } from '../token/hash.js';
+import { hashToken, tokenLogId } from '../token/hash.js';
 
 const NAME_OIDS: Record<string, string> = { '2.5.4.3': 'CN', '2.5.4.10': 'O', '2.5.4.11': 'OU', '2.5.4.6': 'C', '2.5.4.7': 'L', '2.5.4.8': 'ST', '1.2.840.113549.1.9.1': 'emailAddress' };
 
@@ -34,16 +34,21 @@ export interface InspectInput {
 export function inspectToken(input: InspectInput): Record<string, unknown> {
   const token = input.token.trim();
   const format = classifyToken(token);
+  if (format === 'online') {
+    // An online token's id is the token itself: never printed, nor labelled as if it were a hash of it.
+    return {
+      format,
+      length: token.length,
+      logId: tokenLogId(token),
+      note: 'an online (Fernet, JWS or UUID) token: only the identity server can validate it (GET /v3/auth/tokens); logId is how this library names it in logs',
+    };
+  }
   const report: Record<string, unknown> = {
     format,
     length: token.length,
     md5: hashToken(token, 'md5'),
     sha256: hashToken(token, 'sha256'),
   };
-  if (format === 'online') {
-    report.note = 'an online (UUID/Fernet) token: its id is the token itself; only the identity server can validate it';
-    return report;
-  }
   try {
     if (format === 'pkiz') {
       // The anatomy keystoneclient's pkiz_sign gives a token: urlsafe base64 of zlib.compress(<PEM text of the CMS>).
@@ -66,7 +71,7 @@ export function inspectToken(input: InspectInput): Record<string, unknown> {
         scheme = `${signerInfo.digestAlgorithm.oid} / ${signerInfo.signatureAlgorithm.oid} (${(error as KeystoneAuthError).code})`;
       }
       return {
-        'digest / signature': scheme,
+        digestAndSignature: scheme,
         signer: 'serial' in sid
           ? { issuer: readableName(sid.issuer), serial: Buffer.from(sid.serial).toString('hex').replace(/^0+(?=.)/, '').toUpperCase() }
           : { subjectKeyIdentifier: Buffer.from(sid.subjectKeyId).toString('hex') },

@@ -1,5 +1,7 @@
 #!/usr/bin/env node
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { loadConfigDetailed } from '../config-file.js';
 import { ConfigError } from '../errors.js';
 import { closestOptionName, OPTION_DECLARATIONS, type AuthTokenOptions } from '../options.js';
@@ -7,85 +9,124 @@ import { renderChecklist } from './checks.js';
 import { runDoctor } from './doctor.js';
 import { inspectToken, renderInspection } from './inspect.js';
 
-const USAGE = `usage:
-  keystone-authtoken doctor [--config FILE [--section NAME]] [--<option> VALUE ...] [--token TOKEN | --token -] [--fix] [--json]
-  keystone-authtoken inspect [TOKEN | -] [--signing-dir DIR | --signing-cert FILE --ca FILE] [--json]
+const DOCTOR_USAGE = `usage: keystone-authtoken doctor [--config FILE [--section NAME]] [--<option> VALUE ...] [--token TOKEN | --token -] [--fix] [--json]
 
-doctor runs the operators' checklist (options, signing_dir, files, identity server, certificates, admin
-credentials, revocation list, and optionally one token) and exits 0 when nothing failed, 1 otherwise.
+Runs the operators' checklist (options, signing_dir, files, identity server, certificates, service
+credentials, revocation list, and optionally one token); exits 0 when nothing failed, 1 otherwise.
 --fix creates signing_dir and replaces stale or unparseable certificate files with the served ones.
-Any keystone_authtoken option can be given as a flag: --identity-uri URL, --signing-dir DIR, ...
-inspect describes a token offline (format, hashes, CMS details, body) and verifies it when given certificates.`;
+Any keystone_authtoken option can be given as a flag: --identity-uri URL, --signing-dir DIR, --auth-url URL, ...`;
 
-class UsageError extends Error {}
+const INSPECT_USAGE = `usage: keystone-authtoken inspect [TOKEN | -] [--signing-dir DIR | --signing-cert FILE --ca FILE] [--json]
 
-const OPTION_NAMES = new Set(OPTION_DECLARATIONS.map((d) => d.name));
+Describes a token offline (format, hashes, CMS details, body) and verifies it when given certificates.
+--json prints stable camelCase keys with plain values.`;
 
-function parse(argv: string[]): { flags: Map<string, string | true>; positional: string[] } {
-  const flags = new Map<string, string | true>();
-  const positional: string[] = [];
-  const booleans = new Set(['fix', 'json', 'help']);
-  for (let i = 0; i < argv.length; i++) {
-    const arg = argv[i]!;
-    if (!arg.startsWith('--')) {
-      positional.push(arg);
-      continue;
-    }
-    const [rawName, inline] = arg.slice(2).split(/=(.*)/s, 2) as [string, string | undefined];
-    const name = rawName.replace(/-/g, '_');
-    if (booleans.has(name)) flags.set(name, true);
-    else {
-      const value = inline ?? argv[++i];
-      if (value === undefined) throw new UsageError(`--${rawName} needs a value`);
-      flags.set(name, value);
-    }
+const USAGE = `usage:
+  keystone-authtoken doctor ...      the operators' checklist (keystone-authtoken doctor --help)
+  keystone-authtoken inspect ...     a token, offline (keystone-authtoken inspect --help)
+  keystone-authtoken --version
+
+Colours only on a terminal, and never with NO_COLOR set.`;
+
+class UsageError extends Error {
+  constructor(message: string, readonly usage = USAGE) {
+    super(message);
   }
-  return { flags, positional };
+}
+
+const COMMON = { help: { type: 'boolean' }, json: { type: 'boolean' } } as const;
+const DOCTOR_OPTIONS: ParseArgsConfig['options'] = {
+  ...COMMON,
+  config: { type: 'string' },
+  section: { type: 'string' },
+  token: { type: 'string' },
+  fix: { type: 'boolean' },
+  ...Object.fromEntries(OPTION_DECLARATIONS.map((d) => [d.name.replace(/_/g, '-'), { type: 'string' as const }])),
+};
+const INSPECT_OPTIONS: ParseArgsConfig['options'] = {
+  ...COMMON,
+  token: { type: 'string' },
+  'signing-dir': { type: 'string' },
+  'signing-cert': { type: 'string' },
+  ca: { type: 'string' },
+};
+
+function parse(args: string[], options: NonNullable<ParseArgsConfig['options']>, usage: string) {
+  try {
+    return parseArgs({ args, options, allowPositionals: true, strict: true });
+  } catch (error) {
+    const unknown = /Unknown option '--([^']+)'/.exec((error as Error).message)?.[1];
+    if (unknown) {
+      const suggestion = closestOptionName(unknown.replace(/-/g, '_'));
+      throw new UsageError(`unknown flag --${unknown}${suggestion ? `; did you mean --${suggestion.replace(/_/g, '-')}?` : ''}`, usage);
+    }
+    throw new UsageError((error as Error).message, usage);
+  }
 }
 
 function readToken(value: string): string {
   return value === '-' ? readFileSync(0, 'utf8').trim() : value;
 }
 
-async function doctor(flags: Map<string, string | true>, positional: string[]): Promise<number> {
-  if (positional.length > 0) throw new UsageError(`unexpected argument ${positional[0]}`);
+/** The package's version, from the package.json above this file (src/ or dist/esm/ or dist/cjs/). */
+function version(): string {
+  for (let dir = dirname(process.argv[1] ?? '.'); dir !== dirname(dir); dir = dirname(dir)) {
+    const path = join(dir, 'package.json');
+    if (existsSync(path)) {
+      const pkg = JSON.parse(readFileSync(path, 'utf8')) as { name?: string; version?: string };
+      if (pkg.name === 'keystone-authtoken') return pkg.version ?? 'unknown';
+    }
+  }
+  return 'unknown';
+}
+
+function colour(): boolean {
+  return process.stdout.isTTY === true && !process.env.NO_COLOR && process.env.TERM !== 'dumb';
+}
+
+async function doctor(args: string[]): Promise<number> {
+  const { values, positionals } = parse(args, DOCTOR_OPTIONS!, DOCTOR_USAGE);
+  if (values.help) {
+    process.stdout.write(`${DOCTOR_USAGE}\n`);
+    return 0;
+  }
+  if (positionals.length > 0) throw new UsageError(`unexpected argument ${positionals[0]}`, DOCTOR_USAGE);
   let options: AuthTokenOptions = {};
   let ignored: string[] = [];
-  const config = flags.get('config');
-  if (typeof config === 'string') {
+  if (typeof values.config === 'string') {
     try {
-      const loaded = loadConfigDetailed(config, typeof flags.get('section') === 'string' ? (flags.get('section') as string) : undefined);
+      const loaded = loadConfigDetailed(values.config, typeof values.section === 'string' ? values.section : undefined);
       options = loaded.options;
       ignored = loaded.ignored;
     } catch (error) {
-      if (error instanceof ConfigError) throw new UsageError(error.message);
+      if (error instanceof ConfigError) throw new UsageError(error.message, DOCTOR_USAGE);
       throw error;
     }
   }
-  for (const [name, value] of flags) {
-    if (['config', 'section', 'token', 'fix', 'json', 'help'].includes(name)) continue;
-    if (!OPTION_NAMES.has(name)) {
-      const suggestion = closestOptionName(name);
-      throw new UsageError(`unknown flag --${name.replace(/_/g, '-')}${suggestion ? `; did you mean --${suggestion.replace(/_/g, '-')}?` : ''}`);
-    }
-    (options as Record<string, unknown>)[name] = value;
+  for (const declaration of OPTION_DECLARATIONS) {
+    const value = values[declaration.name.replace(/_/g, '-')];
+    if (typeof value === 'string') (options as Record<string, unknown>)[declaration.name] = value;
   }
-  if (Object.keys(options).length === 0) throw new UsageError('give --config FILE or the options as flags (at least --identity-uri)');
-  const token = flags.get('token');
-  const checklist = await runDoctor({ options, ignored, token: typeof token === 'string' ? readToken(token) : undefined, fix: flags.get('fix') === true });
-  if (flags.get('json') === true) process.stdout.write(`${JSON.stringify({ ok: !checklist.failed, checks: checklist.checks }, null, 2)}\n`);
-  else process.stdout.write(`${renderChecklist(checklist, process.stdout.isTTY === true)}\n`);
+  if (Object.keys(options).length === 0) throw new UsageError('give --config FILE or the options as flags (at least --identity-uri, or --auth-url with the credentials)', DOCTOR_USAGE);
+  const token = typeof values.token === 'string' ? readToken(values.token) : undefined;
+  const checklist = await runDoctor({ options, ignored, token, fix: values.fix === true });
+  if (values.json) process.stdout.write(`${JSON.stringify({ ok: !checklist.failed, checks: checklist.checks }, null, 2)}\n`);
+  else process.stdout.write(`${renderChecklist(checklist, colour())}\n`);
   return checklist.failed ? 1 : 0;
 }
 
-function inspect(flags: Map<string, string | true>, positional: string[]): number {
-  const source = positional[0] ?? (typeof flags.get('token') === 'string' ? (flags.get('token') as string) : '-');
-  const token = readToken(source);
-  if (!token) throw new UsageError('no token given');
-  const str = (name: string) => (typeof flags.get(name) === 'string' ? (flags.get(name) as string) : undefined);
-  if ((str('signing_cert') === undefined) !== (str('ca') === undefined)) throw new UsageError('--signing-cert and --ca go together');
-  const report = inspectToken({ token, signingDir: str('signing_dir'), signingCert: str('signing_cert'), ca: str('ca') });
-  process.stdout.write(flags.get('json') === true ? `${JSON.stringify(report, null, 2)}\n` : `${renderInspection(report)}\n`);
+function inspect(args: string[]): number {
+  const { values, positionals } = parse(args, INSPECT_OPTIONS!, INSPECT_USAGE);
+  if (values.help) {
+    process.stdout.write(`${INSPECT_USAGE}\n`);
+    return 0;
+  }
+  const str = (name: string) => (typeof values[name] === 'string' ? (values[name] as string) : undefined);
+  const token = readToken(positionals[0] ?? str('token') ?? '-');
+  if (!token) throw new UsageError('no token given', INSPECT_USAGE);
+  if ((str('signing-cert') === undefined) !== (str('ca') === undefined)) throw new UsageError('--signing-cert and --ca go together', INSPECT_USAGE);
+  const report = inspectToken({ token, signingDir: str('signing-dir'), signingCert: str('signing-cert'), ca: str('ca') });
+  process.stdout.write(values.json ? `${JSON.stringify(report, null, 2)}\n` : `${renderInspection(report)}\n`);
   const verification = report.verification as { result?: string } | undefined;
   return report.error || verification?.result === 'refused' ? 1 : 0;
 }
@@ -93,17 +134,20 @@ function inspect(flags: Map<string, string | true>, positional: string[]): numbe
 export async function main(argv: string[]): Promise<number> {
   try {
     const [command, ...rest] = argv;
-    const { flags, positional } = parse(rest);
-    if (!command || command === 'help' || command === '--help' || flags.get('help') === true) {
+    if (command === '--version' || command === '-v' || command === 'version') {
+      process.stdout.write(`${version()}\n`);
+      return 0;
+    }
+    if (!command || command === 'help' || command === '--help' || command === '-h') {
       process.stdout.write(`${USAGE}\n`);
       return command ? 0 : 2;
     }
-    if (command === 'doctor') return await doctor(flags, positional);
-    if (command === 'inspect') return inspect(flags, positional);
+    if (command === 'doctor') return await doctor(rest);
+    if (command === 'inspect') return inspect(rest);
     throw new UsageError(`unknown command ${command}`);
   } catch (error) {
     if (error instanceof UsageError) {
-      process.stderr.write(`keystone-authtoken: ${error.message}\n\n${USAGE}\n`);
+      process.stderr.write(`keystone-authtoken: ${error.message}\n\n${error.usage}\n`);
       return 2;
     }
     throw error;

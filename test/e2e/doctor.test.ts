@@ -1,7 +1,7 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { chmodSync, mkdirSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createTestPki, issueCertificate, startIdentityServer, type IdentityServer } from '../../src/testing/index.js';
@@ -168,7 +168,7 @@ test('inspect describes a token offline and explains a refusal', async () => {
   const report = JSON.parse(offline.stdout);
   assert.equal(report.format, 'pki');
   assert.equal(report.md5.length, 32);
-  assert.equal(report.cms[0]['digest / signature'], 'sha256 / sha256WithRSAEncryption');
+  assert.equal(report.cms[0].digestAndSignature, 'sha256 / sha256WithRSAEncryption');
   assert.match(report.cms[0].signer.issuer, /Test Intermediate CA/);
   assert.equal(report.cms[0].signedAttributes, 'absent (-noattr)');
   assert.equal(report.body.user, 'alice (alice-user-id) in domain Default');
@@ -182,4 +182,33 @@ test('inspect describes a token offline and explains a refusal', async () => {
   const garbage = await run(['inspect', 'MIIgarbage', '--json']);
   assert.equal(garbage.code, 1);
   assert.equal(JSON.parse(garbage.stdout).error.code, 'ERR_TOKEN_MALFORMED');
+});
+
+test('the CLI: --version, help per command, NO_COLOR on a terminal, inspect --json keys in camelCase, an online token never printed', async () => {
+  const version = await run(['--version']);
+  assert.equal(version.code, 0);
+  assert.equal(version.stdout.trim(), JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')).version);
+  const doctorHelp = await run(['doctor', '--help']);
+  assert.equal(doctorHelp.code, 0);
+  assert.match(doctorHelp.stdout, /^usage: keystone-authtoken doctor/);
+  assert.doesNotMatch(doctorHelp.stdout, /keystone-authtoken inspect/);
+  assert.match((await run(['inspect', '--help'])).stdout, /^usage: keystone-authtoken inspect/);
+  const unknown = await run(['inspect', '--frobnicate']);
+  assert.equal(unknown.code, 2);
+  assert.match(unknown.stderr, /unknown flag --frobnicate/);
+
+  const online = 'gAAAAABonline-fernet-token-value-123';
+  const inspected = JSON.parse((await run(['inspect', online, '--json'])).stdout);
+  assert.deepEqual(Object.keys(inspected), ['format', 'length', 'logId', 'note']);
+  assert.ok(!JSON.stringify(inspected).includes(online), 'the token is not printed under a hash label');
+  const keys = (value: unknown): string[] => value && typeof value === 'object' ? Object.entries(value).flatMap(([k, v]) => [k, ...keys(v)]) : [];
+  const pkiReport = JSON.parse((await run(['inspect', fixtureToken('v3-5k', 'pki'), '--json'])).stdout);
+  for (const key of keys(pkiReport)) assert.match(key, /^([a-z][a-zA-Z0-9]*|\d+)$/, `camelCase key ${key}`);
+
+  // On a terminal (script gives the command one), colours unless NO_COLOR is set.
+  const dir = privateDir();
+  const command = (env: string) => `${env} ${process.execPath} --import tsx ${cli} doctor --identity-uri ${idp.url} --admin-user ${idp.adminCredentials.admin_user} --admin-password ${idp.adminCredentials.admin_password} --admin-tenant-name ${idp.adminCredentials.admin_tenant_name} --www-authenticate-uri http://x/ --signing-dir ${dir}`;
+  const tty = (env: string) => new Promise<string>((resolve) => execFile('script', ['-qec', command(env), '/dev/null'], { encoding: 'utf8' }, (_e, stdout) => resolve(stdout)));
+  assert.match(await tty(''), /\u001b\[/, 'colours on a terminal');
+  assert.doesNotMatch(await tty('NO_COLOR=1'), /\u001b\[/, 'no colour with NO_COLOR');
 });
