@@ -87,3 +87,11 @@ test('engines covers the Node APIs the build imports', () => {
   const usesCrc32 = /\bcrc32\b/.test(readFileSync(join(root, 'src/cache/memcached-store.ts'), 'utf8'));
   if (usesCrc32) assert.ok(major > 20 || (major === 20 && minor >= 15), `engines ${pkg.engines.node} admits Node versions without zlib.crc32`);
 });
+
+test('typedoc generates the API reference (npm run docs) without errors', { timeout: 120_000 }, () => {
+  const out = tempDir('kat-api-');
+  const output = execFileSync(join(root, 'node_modules/.bin/typedoc'), ['--out', out, '--entryPoints', 'src/index.ts', '--entryPoints', 'src/testing/index.ts', '--logLevel', 'Error'], { cwd: root, encoding: 'utf8' });
+  assert.doesNotMatch(output, /\[error\]/);
+  assert.ok(readdirSync(out).includes('index.html'), 'index.html written');
+  assert.ok(readdirSync(join(out, 'functions')).some((name) => name.includes('authToken')), 'authToken documented');
+});
