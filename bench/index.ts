@@ -7,6 +7,7 @@ import { benchRevocationCost } from './revocation-cost.js';
 import { benchHerd } from './herd.js';
 import { benchManyTokens } from './many-tokens.js';
 import { benchMemory } from './memory.js';
+import { benchOutage } from './outage.js';
 
 console.log(`machine: ${os.cpus()[0]?.model ?? 'unknown CPU'} x${os.cpus().length}, ${Math.round(os.totalmem() / 2 ** 30)} GiB, node ${process.version}, ${os.platform()} ${os.release()}`);
 console.log('\n== Cold verification of one token (RSA-2048, SHA-256) ==');
@@ -19,6 +20,8 @@ console.log('\n== Thundering herd: 1,000 concurrent requests with the same uncac
 console.table(await benchHerd());
 console.log('\n== Revocation list of 100,000 entries: refresh time and longest event-loop stall (identity server in its own process) ==');
 console.table(await benchRevocation());
+console.log('\n== Identity server blackholed (http_connect_timeout 1 s): uncached requests with the circuit breaker, and without ==');
+console.table(await benchOutage());
 console.log('\n== Memory of the token cache ==');
 console.table(benchMemory());
 process.exit(0);
