@@ -2,7 +2,7 @@
 // holds. Entries are what a validation stores (identity read from a real token body, identity headers computed),
 // put into the cache directly so that the figure is the cache's alone. Run with --expose-gc (npm run bench does).
 import { createHash } from 'node:crypto';
-import { MemoryTokenCache, validEntry } from '../src/cache/token-cache.js';
+import { entryBytes, MemoryTokenCache, validEntry } from '../src/cache/token-cache.js';
 import { readIdentity } from '../src/token/access-info.js';
 import { userHeaders } from '../src/token/headers.js';
 import { tokenBody } from '../src/testing/index.js';
@@ -14,14 +14,15 @@ function settle(): NodeJS.MemoryUsage {
   return process.memoryUsage();
 }
 
-function fill(cache: MemoryTokenCache, count: number): void {
+/** Entries as the middleware stores them (identity, user headers, the size it reckons), catalogs of 0 to 12 services. */
+function fill(cache: MemoryTokenCache, count: number, catalogSize?: number): void {
   for (let i = 0; i < count; i++) {
-    const body = tokenBody({ user: `user${i}`, project: `project${i % 100}`, roles: ['member', 'reader'], catalogSize: 3 });
+    const body = tokenBody({ user: `user${i}`, project: `project${i % 100}`, roles: ['member', 'reader'], catalogSize: catalogSize ?? i % 13 });
     const content = JSON.stringify(body);
     const identity = readIdentity(JSON.parse(content));
     const hash = createHash('md5').update(`token-${i}`).digest('hex');
     const entry = { ...validEntry(identity, 'pki', [hash]), userHeaders: userHeaders(identity, true) };
-    cache.set(hash, entry, 3600_000, content.length * 3 + 200); // the size the middleware gives an entry
+    cache.set(`pki:${hash}`, entry, 3600_000, entryBytes(content.length, entry.userHeaders));
   }
 }
 
@@ -35,15 +36,29 @@ export function benchMemory(entries = 100_000): Record<string, string | number>[
   const perEntryRss = (after.rss - before.rss) / unbounded.size;
   unbounded.clear();
   settle();
-  const limit = 32 * 1024 * 1024;
-  const bounded = new MemoryTokenCache({ maxEntries: entries, maxBytes: limit });
-  const start = settle();
-  fill(bounded, entries);
-  const end = settle();
-  return [
+  const rows: Record<string, string | number>[] = [
     { cache: `${entries} entries, no byte bound`, entries: unbounded.size || entries, 'heap bytes / entry': Math.round(perEntryHeap), 'RSS bytes / entry': Math.round(perEntryRss) },
-    { cache: `cacheMaxBytes ${limit / 2 ** 20} MiB, ${entries} inserted`, entries: bounded.size, 'accounted bytes': bounded.calculatedSize, 'within bound': String(bounded.calculatedSize <= limit), 'heap growth MiB': ((end.heapUsed - start.heapUsed) / 2 ** 20).toFixed(1) },
   ];
+  for (const mib of [16, 64]) {
+    for (const catalogSize of [undefined, 1, 12]) {
+      const limit = mib * 1024 * 1024;
+      const start = settle();
+      const bounded = new MemoryTokenCache({ maxEntries: 100_000, maxBytes: limit }); // its slots count too
+      fill(bounded, Math.ceil((limit / 2000) * 1.5), catalogSize); // more than fit
+      const end = settle();
+      const growth = end.heapUsed - start.heapUsed;
+      rows.push({
+        cache: `cacheMaxBytes ${mib} MiB, catalogs of ${catalogSize ?? '0-12'} services`,
+        entries: bounded.size,
+        'accounted bytes': bounded.calculatedSize,
+        'heap growth MiB': (growth / 2 ** 20).toFixed(1),
+        'growth / bound (goal within 10%)': (growth / limit).toFixed(3),
+      });
+      bounded.clear();
+      settle();
+    }
+  }
+  return rows;
 }
 
 if (import.meta.url === `file://${process.argv[1]}`) {

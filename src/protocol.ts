@@ -1,5 +1,5 @@
 import { CertificateError, CmsVerificationError, IdentityServerError, KeystoneAuthError, TokenFormatError, TokenRejectedError } from './errors.js';
-import { MemoryTokenCache, validEntry, type CacheEntry, type ValidEntry } from './cache/token-cache.js';
+import { entryBytes, MemoryTokenCache, validEntry, type CacheEntry, type ValidEntry } from './cache/token-cache.js';
 import { SharedTokenCache } from './cache/shared-cache.js';
 import { AdminToken } from './identity/admin-token.js';
 import { IdentityClient } from './identity/client.js';
@@ -309,7 +309,7 @@ export class AuthProtocol {
     }
     if (!entry.valid) throw new TokenRejectedError(entry.code, entry.message);
     if (entry.expiresAtMs <= now && !allowExpired) {
-      this.remember(key, { valid: false, code: 'ERR_TOKEN_EXPIRED', message: 'token expired' }, 0);
+      this.remember(key, { valid: false, code: 'ERR_TOKEN_EXPIRED', message: 'token expired' }, entryBytes(0, undefined));
       throw new TokenRejectedError('ERR_TOKEN_EXPIRED', `token expired at ${new Date(entry.expiresAtMs).toISOString()}`);
     }
     if (this.options.checkRevocationsForCached && format !== 'online') {
@@ -317,7 +317,7 @@ export class AuthProtocol {
       try {
         await this.pki.checkCachedRevoked(token, subject);
       } catch (error) {
-        if (error instanceof TokenRejectedError) this.remember(key, { valid: false, code: error.code, message: error.message }, 0);
+        if (error instanceof TokenRejectedError) this.remember(key, { valid: false, code: error.code, message: error.message }, entryBytes(0, undefined));
         throw error;
       } finally {
         entry.keystoneIds = subject.keystoneIds;
@@ -337,7 +337,7 @@ export class AuthProtocol {
 
   private remember(key: string, entry: CacheEntry, size: number, ttlMs = this.options.tokenCacheTime * 1000): void {
     if (this.options.tokenCacheTime < 0) return;
-    this.cache.set(key, entry, entry.valid ? ttlMs : this.options.tokenCacheTime * 1000, size + 200);
+    this.cache.set(key, entry, entry.valid ? ttlMs : this.options.tokenCacheTime * 1000, size);
   }
 
   /**
@@ -351,15 +351,15 @@ export class AuthProtocol {
     if (useShared && channels.cache.hasSubscribers) channels.cache.publish({ hit: fromShared !== undefined, level: 'shared' });
     if (fromShared) {
       this.counters.cacheHits++;
-      this.remember(key, fromShared, fromShared.valid ? JSON.stringify(fromShared.identity.body).length : 0, this.ttlFor(fromShared, now));
+      this.remember(key, fromShared, this.sizeOf(fromShared, fromShared.valid ? JSON.stringify(fromShared.identity.body).length : 0), this.ttlFor(fromShared, now));
       return fromShared;
     }
     let entry: CacheEntry;
     let size = 0;
     try {
       const validator: TokenValidator = format === 'online' ? this.online : this.pki;
-      const { identity, sizeBytes, keystoneIds } = await validator.validate(token, hashes, { allowExpired });
-      size = sizeBytes;
+      const { identity, bodyBytes, keystoneIds } = await validator.validate(token, hashes, { allowExpired });
+      size = bodyBytes;
       if (identity.expiresAt.getTime() <= now && !allowExpired) throw new TokenRejectedError('ERR_TOKEN_EXPIRED', `token expired at ${identity.expiresAt.toISOString()}`);
       entry = validEntry(identity, format, hashes);
       entry.keystoneIds = keystoneIds;
@@ -370,12 +370,22 @@ export class AuthProtocol {
     }
     if (allowExpired) return entry; // validated under a service token's allowance: never cached
     const ttl = this.ttlFor(entry, now);
-    this.remember(key, entry, size, ttl);
+    this.remember(key, entry, this.sizeOf(entry, size), ttl);
     if (useShared) {
       const write = this.shared!.set(token, entry, Math.ceil(ttl / 1000)).finally(() => this.sharedWrites.delete(write));
       this.sharedWrites.add(write);
     }
     return entry;
+  }
+
+  /**
+   * The entry's approximate heap size for cacheMaxBytes. A valid entry gets its user headers now (they are
+   * needed on this very request in nearly every case) so that their size is reckoned too.
+   */
+  private sizeOf(entry: CacheEntry, bodyBytes: number): number {
+    if (!entry.valid) return entryBytes(0, undefined);
+    entry.userHeaders ??= userHeaders(entry.identity, this.options.includeServiceCatalog);
+    return entryBytes(bodyBytes, entry.userHeaders);
   }
 
   private ttlFor(entry: CacheEntry, now: number): number {

@@ -23,11 +23,11 @@ export class OnlineValidator implements TokenValidator {
 
   async validate(token: string, _hashes: readonly string[], options: { allowExpired: boolean }): Promise<Validated> {
     this.deps.counters.onlineValidations++;
-    const body = await this.fetch(token, options.allowExpired);
-    return { identity: readIdentity(body), sizeBytes: token.length * 4 };
+    const { body, bytes } = await this.fetch(token, options.allowExpired);
+    return { identity: readIdentity(body), bodyBytes: bytes };
   }
 
-  private async fetch(token: string, allowExpired: boolean): Promise<unknown> {
+  private async fetch(token: string, allowExpired: boolean): Promise<{ body: unknown; bytes: number }> {
     const { client, versions, adminToken, includeCatalog } = this.deps;
     const version = await versions.resolve();
     const label = `${version === 'v3' ? 'GET /v3/auth/tokens' : 'GET /v2.0/tokens/<token>'} (token ${tokenLogId(token)})`;
@@ -42,7 +42,7 @@ export class OnlineValidator implements TokenValidator {
               label,
             })
           : await client.request({ path: `/v2.0/tokens/${encodeURIComponent(token)}${allowExpired ? '?allow_expired=1' : ''}`, headers: { 'x-auth-token': admin }, label });
-      if (response.status === 200 || response.status === 203) return parseJsonResponse(response, label);
+      if (response.status === 200 || response.status === 203) return { body: parseJsonResponse(response, label), bytes: response.body.length };
       if (response.status === 404) throw new TokenRejectedError('ERR_TOKEN_INVALID', 'the identity server does not know this token, or it expired or was revoked (404)');
       if (response.status === 401 && attempt === 0 && !adminToken.isStatic) {
         adminToken.invalidate();

@@ -41,7 +41,7 @@ export class PkiValidator implements TokenValidator {
     const identity = readIdentity(verified.json());
     const subject: RevocationSubject = { hashes, auditIds: identity.auditIds };
     await this.checkRevoked(subject, () => keystoneIds(verified.signedData, material.signer, this.deps.options.hashAlgorithms));
-    return { identity, sizeBytes: verified.content.length * 3, keystoneIds: subject.keystoneIds };
+    return { identity, bodyBytes: verified.content.length, keystoneIds: subject.keystoneIds };
   }
 
   /**

@@ -3,8 +3,8 @@ import type { Identity } from '../token/access-info.js';
 /** What a validator makes of a token it accepts. */
 export interface Validated {
   identity: Identity;
-  /** The approximate memory the cached entry takes (for cacheMaxBytes). */
-  sizeBytes: number;
+  /** The length of the token body's JSON text (what the cached entry's size is reckoned from). */
+  bodyBytes: number;
   /** PKI only: every id Keystone could have written for the same signed message, when they had to be computed. */
   keystoneIds?: readonly string[];
 }
