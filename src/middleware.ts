@@ -3,7 +3,9 @@ import type { KeystoneAuthError } from './errors.js';
 import { AuthProtocol, type Decision, type Health, type ProtocolStats } from './protocol.js';
 import type { AuthTokenOptions } from './options.js';
 import { keystoneContext, refusalOf, type KeystoneContext, type Refusal } from './adapters/refusal.js';
-import { compileUnless, isForgeable, pathOf } from './adapters/core.js';
+import { compileUnless, pathOf, stripForgeableHeaders } from './adapters/core.js';
+
+export { stripForgeableHeaders };
 
 export type { KeystoneContext } from './adapters/refusal.js';
 
@@ -30,25 +32,6 @@ export interface AuthTokenMiddleware {
   health(): Health;
   /** Stops timers and closes sockets to the identity server and memcached. */
   close(): Promise<void>;
-}
-
-/** Removes every identity header the client sent (in req.headers and req.rawHeaders), in every spelling. */
-export function stripForgeableHeaders(req: IncomingMessage): void {
-  let found = false;
-  const headers = req.headers;
-  for (const name in headers) {
-    if (isForgeable(name)) {
-      delete headers[name];
-      found = true;
-    }
-  }
-  // rawHeaders holds the same names: only rewrite it when there was something to remove.
-  if (found) {
-    const raw = req.rawHeaders;
-    const kept: string[] = [];
-    for (let i = 0; i < raw.length; i += 2) if (!isForgeable(raw[i]!.toLowerCase())) kept.push(raw[i]!, raw[i + 1]!);
-    raw.splice(0, raw.length, ...kept);
-  }
 }
 
 /** The path of the request as the client sent it (Express rewrites req.url under a mount point), without the query. */

@@ -1,3 +1,4 @@
+import type { IncomingMessage } from 'node:http';
 import { ConfigError } from '../errors.js';
 import { FORGEABLE_HEADERS } from '../token/headers.js';
 
@@ -35,6 +36,25 @@ export function isForgeable(name: string): boolean {
   const first = name.charCodeAt(0);
   if (first !== 120 /* x */ && first !== 111 /* o */) return false; // most headers are passed over on one character
   return FORGEABLE.has(name.includes('_') ? name.replace(/_/g, '-') : name);
+}
+
+/** Removes every identity header the client sent (in req.headers and req.rawHeaders), in every spelling. */
+export function stripForgeableHeaders(req: IncomingMessage): void {
+  let found = false;
+  const headers = req.headers;
+  for (const name in headers) {
+    if (isForgeable(name)) {
+      delete headers[name];
+      found = true;
+    }
+  }
+  // rawHeaders holds the same names: only rewrite it when there was something to remove.
+  if (found) {
+    const raw = req.rawHeaders;
+    const kept: string[] = [];
+    for (let i = 0; i < raw.length; i += 2) if (!isForgeable(raw[i]!.toLowerCase())) kept.push(raw[i]!, raw[i + 1]!);
+    raw.splice(0, raw.length, ...kept);
+  }
 }
 
 /** The path of a URL (what access rules and `unless` are matched against), without the query. */

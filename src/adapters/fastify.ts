@@ -1,7 +1,7 @@
 import type { IncomingMessage } from 'node:http';
 import type { AuthTokenOptions } from '../options.js';
 import { RequestHandler } from './handler.js';
-import { pathOf } from './core.js';
+import { pathOf, stripForgeableHeaders } from './core.js';
 
 /** The parts of Fastify the plugin uses (structural: no dependency on fastify's types). */
 interface FastifyLike {
@@ -35,7 +35,7 @@ export async function keystoneFastify(fastify: FastifyLike, options: AuthTokenOp
   fastify.decorateRequest('keystoneError', undefined);
   fastify.addHook('onRequest', async (request, reply) => {
     const headers = request.raw.headers;
-    RequestHandler.strip(headers);
+    stripForgeableHeaders(request.raw); // headers and rawHeaders
     const outcome = await handler.handle(headers, request.method, pathOf(request.url));
     if (outcome.kind === 'skip') return;
     if (outcome.kind === 'refuse') {

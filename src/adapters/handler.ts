@@ -1,7 +1,7 @@
 import type { KeystoneAuthError } from '../errors.js';
 import type { AuthTokenOptions } from '../options.js';
 import { AuthProtocol, type RequestHeaders } from '../protocol.js';
-import { compileUnless, isForgeable } from './core.js';
+import { compileUnless } from './core.js';
 import { keystoneContext, refusalOf, type KeystoneContext, type Refusal } from './refusal.js';
 
 /** What a framework adapter does with one request. */
@@ -22,11 +22,6 @@ export class RequestHandler {
   constructor(options: AuthTokenOptions) {
     this.protocol = new AuthProtocol(options);
     this.skip = compileUnless(options.unless);
-  }
-
-  /** Removes every forged identity header from a node:http-style headers object, in every spelling. */
-  static strip(headers: RequestHeaders): void {
-    for (const name in headers) if (isForgeable(name)) delete headers[name];
   }
 
   async handle(headers: RequestHeaders, method: string, path: string): Promise<Outcome> {

@@ -1,6 +1,7 @@
 import type { IncomingMessage } from 'node:http';
 import type { AuthTokenOptions } from '../options.js';
 import { RequestHandler } from './handler.js';
+import { stripForgeableHeaders } from './core.js';
 
 /** The parts of Koa's context the middleware uses (structural: no dependency on koa's types). */
 interface KoaContextLike {
@@ -24,7 +25,7 @@ export function keystoneKoa(options: AuthTokenOptions): ((ctx: KoaContextLike, n
   const onError = handler.protocol.options.onError;
   const middleware = async (ctx: KoaContextLike, next: () => Promise<unknown>) => {
     const headers = ctx.req.headers;
-    RequestHandler.strip(headers);
+    stripForgeableHeaders(ctx.req); // headers and rawHeaders
     const outcome = await handler.handle(headers, ctx.method, ctx.path);
     if (outcome.kind === 'refuse') {
       const { status, headers: answer, body, error } = outcome.refusal;
