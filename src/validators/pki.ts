@@ -6,7 +6,7 @@ import type { SigningMaterial, VerifiedToken } from '../cms/verify.js';
 import type { ResolvedOptions } from '../options.js';
 import { curableByNewCertificates, type CertificateStore } from '../signing/certificates.js';
 import type { RevocationList } from '../signing/revocations.js';
-import { readIdentity, type Identity } from '../token/access-info.js';
+import { readIdentity } from '../token/access-info.js';
 import { derToPkiToken, derToPkizToken, tokenToDer } from '../token/format.js';
 import { hashToken } from '../token/hash.js';
 import type { TokenValidator, Validated } from './validator.js';
