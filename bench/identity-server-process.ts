@@ -1,10 +1,16 @@
 // The test identity server in a process of its own, for benchmarks whose measurement must not include the
-// server's work. Prints one JSON line {url} when ready; REVOKED=n puts n ids on its revocation list.
-import { createHash } from 'node:crypto';
+// server's work. Prints one JSON line {url} when ready; REVOKED=n puts n ids on its revocation list,
+// each with an audit id as Keystone (Kilo and later) lists them.
+import { createHash, randomBytes } from 'node:crypto';
 import { startIdentityServer } from '../src/testing/index.js';
 
 const idp = await startIdentityServer();
 const revoked = Number(process.env.REVOKED ?? 0);
-if (revoked > 0) idp.revokeIds(Array.from({ length: revoked }, (_, i) => createHash('md5').update(`revoked-${i}`).digest('hex')));
+if (revoked > 0) {
+  idp.revokeIds(
+    Array.from({ length: revoked }, (_, i) => createHash('md5').update(`revoked-${i}`).digest('hex')),
+    Array.from({ length: revoked }, () => randomBytes(16).toString('base64url')),
+  );
+}
 console.log(JSON.stringify({ url: idp.url, ...idp.adminCredentials }));
 process.on('SIGTERM', () => void idp.close().then(() => process.exit(0)));

@@ -103,7 +103,8 @@ export const EXTRA_DECLARATIONS: readonly OptionDeclaration[] = [
   { name: 'cacheMaxBytes', type: 'int', default: 67108864, help: 'Approximate bytes of the in-process token cache.' },
   { name: 'certificateRefetchCooldown', type: 'int', default: 60, help: 'Seconds between two refetches of the signing certificates caused by tokens from an unknown signer.' },
   { name: 'revocationMaxStaleness', type: 'int', default: 300, help: 'Seconds a revocation list may be used past its refresh time while the identity server cannot give a new one; past it, uncached PKI tokens get 503.' },
-  { name: 'identityResponseMaxBytes', type: 'int', default: 67108864, help: 'Largest answer accepted from the identity server, in bytes (a revocation list of 100,000 entries is about 11 MB).' },
+  { name: 'identityResponseMaxBytes', type: 'int', default: 67108864, help: 'Largest answer accepted from the identity server, in bytes, the revocation list aside.' },
+  { name: 'revocationListMaxBytes', type: 'int', default: 268435456, help: 'Largest revocation list answer accepted, in bytes: a list of 1,000,000 entries with audit ids is about 160 MB. It is read as it arrives, on a worker thread, and kept as about 40 bytes per entry.' },
   { name: 'remoteUser', type: 'function', default: undefined, help: "(req) => the Kerberos principal the request authenticated as, or undefined: keystonemiddleware's REMOTE_USER (e.g. read from a header your authenticating proxy sets and clients cannot). Tokens bound to Kerberos need it under enforce_token_bind." },
   { name: 'allowInsecureSigningDir', type: 'bool', default: false, help: 'Use a signing_dir that another user owns or can write, and files in it that are symbolic links or another user\'s, with a warning instead of refusing: only where another trusted account manages the directory.' },
   { name: 'circuitBreakerThreshold', type: 'int', default: 5, help: 'Consecutive identity server outages (unreachable, timeout, 5xx) after which uncached requests get 503 at once instead of each waiting for its timeout.' },
@@ -160,6 +161,7 @@ export interface AuthTokenOptions {
   certificateRefetchCooldown?: number;
   revocationMaxStaleness?: number;
   identityResponseMaxBytes?: number;
+  revocationListMaxBytes?: number;
   memcacheTimeout?: number;
   allowInsecureSigningDir?: boolean | string;
   /** Options a config file held that this library does not use (set by loadConfig, named in a warning). */
@@ -240,6 +242,7 @@ export interface ResolvedOptions {
   certificateRefetchCooldown: number;
   revocationMaxStaleness: number;
   identityResponseMaxBytes: number;
+  revocationListMaxBytes: number;
   memcacheTimeout: number;
   allowInsecureSigningDir: boolean;
   onError: 'respond' | 'next';
@@ -412,7 +415,7 @@ export function resolveOptions(input: AuthTokenOptions): ResolvedOptions {
   if (timeout !== undefined && timeout <= 0) throw new ConfigError('ERR_CONFIG', 'option http_connect_timeout must be a positive number of seconds');
   const retries = get<number>('http_request_max_retries');
   if (retries < 0) throw new ConfigError('ERR_CONFIG', 'option http_request_max_retries must be 0 or more');
-  for (const name of ['maxTokenLength', 'maxInflatedBytes', 'cacheMaxEntries', 'cacheMaxBytes', 'identityResponseMaxBytes', 'memcacheTimeout', 'circuitBreakerThreshold', 'circuitBreakerHalfOpenAfter']) {
+  for (const name of ['maxTokenLength', 'maxInflatedBytes', 'cacheMaxEntries', 'cacheMaxBytes', 'identityResponseMaxBytes', 'revocationListMaxBytes', 'memcacheTimeout', 'circuitBreakerThreshold', 'circuitBreakerHalfOpenAfter']) {
     if (get<number>(name) <= 0) throw new ConfigError('ERR_CONFIG', `option ${name} must be positive`);
   }
   const logger = values.get('logger');
@@ -473,6 +476,7 @@ export function resolveOptions(input: AuthTokenOptions): ResolvedOptions {
     certificateRefetchCooldown: get('certificateRefetchCooldown'),
     revocationMaxStaleness: get('revocationMaxStaleness'),
     identityResponseMaxBytes: get('identityResponseMaxBytes'),
+    revocationListMaxBytes: get('revocationListMaxBytes'),
     memcacheTimeout: get('memcacheTimeout'),
     allowInsecureSigningDir: get('allowInsecureSigningDir'),
     onError: choice('onError') as ResolvedOptions['onError'],

@@ -102,6 +102,7 @@ export class AuthProtocol {
       logger: this.logger,
       cacheTimeMs: this.options.revocationCacheTime * 1000,
       maxStalenessMs: this.options.revocationMaxStaleness * 1000,
+      maxBytes: this.options.revocationListMaxBytes,
     });
     this.cache = new MemoryTokenCache({ maxEntries: this.options.cacheMaxEntries, maxBytes: this.options.cacheMaxBytes });
     this.shared = SharedTokenCache.fromOptions(this.options, this.logger);

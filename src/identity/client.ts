@@ -26,6 +26,19 @@ export interface IdentityRequest {
   retryServerErrors?: boolean;
   /** Another base URL than the identity endpoint (the keystoneauth auth_url). */
   base?: string;
+  /** A bound on this answer's size, in place of identityResponseMaxBytes. */
+  maxBytes?: number;
+  /**
+   * Streams the body of an answer instead of collecting it: called once per attempt when the status and headers
+   * are in, it returns where the body goes (the answer's `body` is then empty), or undefined to collect it.
+   */
+  sink?: (status: number, headers: IdentityResponse['headers']) => BodySink | undefined;
+}
+
+/** Where a streamed body goes: each chunk as it arrives (handed over: the sink may keep or move it); `close` when the attempt fails. */
+export interface BodySink {
+  write(chunk: Uint8Array): void;
+  close(): void;
 }
 
 /**
@@ -213,22 +226,31 @@ export class IdentityClient {
       dispatcher: this.agent as Dispatcher,
       signal: AbortSignal.timeout(this.timeoutMs * 2),
     });
+    const maxBytes = req.maxBytes ?? this.maxBytes;
+    const option = req.maxBytes === undefined ? 'identityResponseMaxBytes' : 'revocationListMaxBytes';
     const length = Number(response.headers['content-length'] ?? 0);
-    if (length > this.maxBytes) {
+    if (length > maxBytes) {
       response.body.destroy();
-      throw new IdentityServerError('ERR_IDENTITY_RESPONSE', `${label} answered ${length} bytes, over the limit of ${this.maxBytes} (option identityResponseMaxBytes)`);
+      throw new IdentityServerError('ERR_IDENTITY_RESPONSE', `${label} answered ${length} bytes, over the limit of ${maxBytes} (option ${option})`);
     }
+    const sink = req.sink?.(response.statusCode, response.headers);
     const chunks: Buffer[] = [];
     let size = 0;
-    for await (const chunk of response.body) {
-      size += chunk.length;
-      if (size > this.maxBytes) {
-        response.body.destroy();
-        throw new IdentityServerError('ERR_IDENTITY_RESPONSE', `${label} answered more than ${this.maxBytes} bytes (option identityResponseMaxBytes)`);
+    try {
+      for await (const chunk of response.body) {
+        size += chunk.length;
+        if (size > maxBytes) {
+          response.body.destroy();
+          throw new IdentityServerError('ERR_IDENTITY_RESPONSE', `${label} answered more than ${maxBytes} bytes (option ${option})`);
+        }
+        if (sink) sink.write(chunk);
+        else chunks.push(chunk);
       }
-      chunks.push(chunk);
+    } catch (error) {
+      sink?.close();
+      throw error;
     }
-    const bytes = await joinChunks(chunks, size);
+    const bytes = sink ? Buffer.alloc(0) : await joinChunks(chunks, size);
     let text: string | undefined;
     return {
       status: response.statusCode,

@@ -1,21 +1,24 @@
 import { Worker } from 'node:worker_threads';
 import { IdentityServerError } from '../errors.js';
-import { auditKey, buildRevokedTables, RevocationEntries, type RevocationTables } from './revoked-set.js';
+import { revocationCodec, type RevocationTables } from './revocation-codec.js';
+import { RevocationEntries } from './revoked-set.js';
 
 /**
- * A revocation list of 100,000 entries is ~11 MB of JSON wrapping ~11 MB of PEM. Past this size its text work
- * (decoding, JSON, base64, building the id tables) runs on a worker thread, so that requests are not stalled
- * while it happens; the main thread only walks the DER and has the signature checked on libuv's thread pool.
- * Bytes go to the worker and come back by transfer, never by copy, and the ids come back as a few byte
- * tables rather than 100,000 strings (see revoked-set.ts).
+ * A revocation list of 1,000,000 entries is ~160 MB of JSON wrapping ~160 MB of PEM wrapping ~120 MB of JSON.
+ * Past this size a list is read on a worker thread, while it arrives: the worker decodes the answer into the
+ * DER as chunks come in (on memory it shares with the main thread: nothing is copied back), then reads the ids
+ * into tables while the main thread writes revoked.pem. The main thread walks the DER's structure and hashes
+ * the content for the signature a slice at a time.
  */
 export const WORKER_THRESHOLD_BYTES = 256 * 1024;
 
+/** Input is handed to the worker in pieces of at most this size. */
+const PIECE_BYTES = 1024 * 1024;
+
 /**
  * Self-contained worker code (no imports from this package, so it runs the same from the ESM and CommonJS
- * builds; buildRevokedTables and listIds are self-contained for this reason). Two jobs: 'json' and 'pem' turn the
- * {"signed": PEM} answer, or the PEM of revoked.pem, into the DER to verify; 'ids' turns the
- * verified content {"revoked": [{"id": …}]} into id tables.
+ * builds: revocationCodec is self-contained for this reason). Messages in: {chunk}, {end}, {scan, offset,
+ * length} or {scan, bytes}; out: {type: 'der' | 'tables' | 'error'}.
  */
 const WORKER_SOURCE = `
 const { parentPort, workerData } = require('node:worker_threads');
@@ -24,109 +27,178 @@ try {
   const tid = Number(require('node:fs').readlinkSync('/proc/thread-self').split('/').pop());
   if (tid > 0) require('node:os').setPriority(tid, 19);
 } catch {}
-${buildRevokedTables.toString()}
-${auditKey.toString()}
-${listIds.toString()}
-${revocationTables.toString()}
-function standalone(buffer) { const copy = new Uint8Array(buffer.length); copy.set(buffer); return copy; }
-try {
-  const text = new TextDecoder('utf-8', { fatal: true }).decode(new Uint8Array(workerData.buffer, workerData.offset, workerData.length));
-  if (workerData.job === 'json' || workerData.job === 'pem') {
-    let pem = text;
-    if (workerData.job === 'json') {
-      const body = JSON.parse(text);
-      if (!body || typeof body.signed !== 'string') throw new Error('the answer has no "signed" revocation list');
-      pem = body.signed;
+// esbuild (tsx) names functions with __name(); the function's text runs here without esbuild's runtime.
+const __name = (f) => f;
+const codec = (${revocationCodec.toString()})();
+let decoder = codec.envelope(workerData.kind, workerData.sizeHint, true);
+let der;
+parentPort.on('message', (message) => {
+  try {
+    if (message.chunk) decoder.push(message.chunk);
+    else if (message.end) {
+      der = decoder.end();
+      decoder = undefined;
+      parentPort.postMessage({ type: 'der', der });
+    } else if (message.scan) {
+      const tables = codec.scanContent(message.bytes || new Uint8Array(der.buffer, message.offset, message.length));
+      const buffers = [...tables.ids.tables, ...tables.auditIds.tables].flatMap((table) => [table.bytes.buffer, table.index.buffer]);
+      parentPort.postMessage({ type: 'tables', tables }, buffers);
     }
-    const header = /^\\s*-----BEGIN (CMS|PKCS7)-----/.exec(pem);
-    const footer = header ? pem.lastIndexOf('-----END ' + header[1] + '-----') : -1;
-    if (!header || footer < 0) throw new Error('the revocation list is not PEM CMS');
-    const body64 = pem.slice(header[0].length, footer);
-    if (/[^A-Za-z0-9+/=\\s]/.test(body64)) throw new Error('the revocation list is not valid base64');
-    const der = standalone(Buffer.from(body64, 'base64'));
-    parentPort.postMessage({ der }, [der.buffer]);
-  } else {
-    const built = revocationTables(listIds(text));
-    parentPort.postMessage(built, [...built.ids.tables, ...built.auditIds.tables].map((table) => table.bytes.buffer));
+  } catch (error) {
+    decoder = undefined;
+    parentPort.postMessage({ type: 'error', error: String((error && error.message) || error) });
   }
-} catch (error) {
-  parentPort.postMessage({ error: String((error && error.message) || error) });
-}
+});
 `;
 
-/** Runs a job on a new worker; the bytes' ArrayBuffer is transferred to it (copied first if shared with others). */
-function onWorker<T>(job: 'json' | 'pem' | 'ids', bytes: Uint8Array): Promise<T> {
-  const owned = bytes.buffer instanceof ArrayBuffer && bytes.buffer.byteLength >= 1024 * 1024 ? bytes : new Uint8Array(bytes);
-  return new Promise((resolve, reject) => {
-    const workerData = { job, buffer: owned.buffer, offset: owned.byteOffset, length: owned.byteLength };
-    // execArgv: [] keeps loaders the process was started with (tsx, say) out of a worker that needs none.
-    const worker = new Worker(WORKER_SOURCE, { eval: true, execArgv: [], workerData, transferList: [owned.buffer as ArrayBuffer] });
-    worker.once('message', (message: T & { error?: string }) => {
-      void worker.terminate();
-      if (message.error !== undefined) reject(new Error(message.error));
-      else resolve(message);
-    });
-    worker.once('error', reject);
-  });
-}
+const codec = revocationCodec();
 
 function fail(cause: unknown): never {
+  if (cause instanceof IdentityServerError) throw cause;
   throw new IdentityServerError('ERR_IDENTITY_RESPONSE', `the revocation list cannot be read: ${(cause as Error).message}`, { cause });
 }
 
+type Reply = { type: 'der'; der: Uint8Array } | { type: 'tables'; tables: RevocationTables } | { type: 'error'; error: string };
+
 /**
- * The revocation list answer ({"signed": PEM}, or the PEM of revoked.pem): a large one as the DER to verify,
- * decoded on a worker thread; a small one as its PEM text. Takes ownership of a large `body`: it is handed to
- * the worker thread and is unusable afterwards.
+ * Reads one signed revocation list: written to as its bytes arrive (Keystone's JSON answer, or the PEM of
+ * revoked.pem), then asked for the signed list and its entries. A small list is read on
+ * the main thread; past WORKER_THRESHOLD_BYTES a worker takes over. `close()` ends the worker; every failure is
+ * an IdentityServerError (ERR_IDENTITY_RESPONSE).
+ */
+export class RevocationReader {
+  private buffered: Uint8Array[] = [];
+  private size = 0;
+  private worker: Worker | undefined;
+  private readonly waiting = new Map<string, { resolve: (reply: Reply) => void; reject: (error: Error) => void }>();
+  private failure: Error | undefined;
+  private der: Uint8Array | undefined;
+
+  /** `sizeHint`: the expected length in bytes (a Content-Length), used to size the DER once. */
+  constructor(
+    private readonly kind: 'json' | 'pem',
+    private readonly sizeHint = 0,
+  ) {}
+
+  /** The next bytes. The chunk is handed over: it may be moved to the worker thread (and then be unusable here). */
+  write(chunk: Uint8Array): void {
+    if (this.failure) return;
+    if (!this.worker) {
+      this.buffered.push(chunk);
+      this.size += chunk.length;
+      if (this.size > WORKER_THRESHOLD_BYTES) this.start();
+      return;
+    }
+    this.post(chunk);
+  }
+
+  /** After the last write: the signed list, as its PEM text (small) or its DER (large, shared with the worker). */
+  async signed(): Promise<string | Uint8Array> {
+    try {
+      if (!this.worker) {
+        const text = new TextDecoder('utf-8', { fatal: true }).decode(Buffer.concat(this.buffered, this.size));
+        this.buffered = [];
+        if (this.kind === 'pem') return text;
+        const parsed = JSON.parse(text) as { signed?: unknown } | null;
+        if (typeof parsed?.signed !== 'string') throw new Error('the answer has no "signed" revocation list');
+        return parsed.signed;
+      }
+      const reply = this.expect('der');
+      this.worker.postMessage({ end: true });
+      this.der = ((await reply) as { der: Uint8Array }).der;
+      return this.der;
+    } catch (cause) {
+      this.close();
+      return fail(cause);
+    }
+  }
+
+  /** The entries of the verified content; the worker, if any, ends with this. */
+  async entries(content: Uint8Array): Promise<RevocationEntries> {
+    try {
+      if (content.length <= WORKER_THRESHOLD_BYTES) return new RevocationEntries(codec.scanContent(content));
+      if (!this.worker) this.start();
+      const reply = this.expect('tables');
+      if (this.der && content.buffer === this.der.buffer) this.worker!.postMessage({ scan: true, offset: content.byteOffset, length: content.length });
+      else {
+        const bytes = new Uint8Array(content); // a view's whole ArrayBuffer would be cloned: send a copy, moved
+        this.worker!.postMessage({ scan: true, bytes }, [bytes.buffer]);
+      }
+      return new RevocationEntries(((await reply) as { tables: RevocationTables }).tables);
+    } catch (cause) {
+      return fail(cause);
+    } finally {
+      this.close();
+    }
+  }
+
+  /** Ends the worker (idempotent); what is still awaited is refused. */
+  close(): void {
+    const worker = this.worker;
+    if (!worker) return;
+    this.worker = undefined;
+    this.fault(new Error('the reader was closed'));
+    void worker.terminate();
+  }
+
+  private start(): void {
+    // execArgv: [] keeps loaders the process was started with (tsx, say) out of a worker that needs none.
+    const worker = new Worker(WORKER_SOURCE, { eval: true, execArgv: [], workerData: { kind: this.kind, sizeHint: Math.max(this.sizeHint, this.size) } });
+    this.worker = worker;
+    worker.on('message', (reply: Reply) => {
+      if (reply.type === 'error') return this.fault(new Error(reply.error));
+      const waiter = this.waiting.get(reply.type);
+      this.waiting.delete(reply.type);
+      waiter?.resolve(reply);
+    });
+    worker.once('error', (error) => this.fault(error));
+    worker.once('exit', (code) => this.fault(new Error(`the worker thread stopped (exit code ${code})`)));
+    for (const chunk of this.buffered) this.post(chunk);
+    this.buffered = [];
+  }
+
+  /**
+   * The chunk, moved to the worker: as it is when it is all of its ArrayBuffer (a socket read usually is),
+   * else copies of its pieces (posting a view would clone all of its ArrayBuffer).
+   */
+  private post(chunk: Uint8Array): void {
+    if (chunk.byteOffset === 0 && chunk.buffer instanceof ArrayBuffer && chunk.buffer.byteLength === chunk.length && chunk.length <= PIECE_BYTES) {
+      this.worker!.postMessage({ chunk }, [chunk.buffer]);
+      return;
+    }
+    for (let offset = 0; offset < chunk.length; offset += PIECE_BYTES) {
+      const piece = new Uint8Array(chunk.subarray(offset, offset + PIECE_BYTES));
+      this.worker!.postMessage({ chunk: piece }, [piece.buffer]);
+    }
+  }
+
+  private expect(type: Reply['type']): Promise<Reply> {
+    if (this.failure) return Promise.reject(this.failure);
+    return new Promise((resolve, reject) => this.waiting.set(type, { resolve, reject }));
+  }
+
+  private fault(error: Error): void {
+    this.failure ??= error;
+    for (const waiter of this.waiting.values()) waiter.reject(this.failure);
+    this.waiting.clear();
+  }
+}
+
+/**
+ * The signed list of a whole answer ({"signed": PEM}, or the PEM of revoked.pem): a large one as its DER,
+ * decoded on a worker thread; a small one as its PEM text.
  */
 export async function decodeRevocationList(body: Uint8Array, kind: 'json' | 'pem'): Promise<Uint8Array | string> {
+  const reader = new RevocationReader(kind, body.length);
+  reader.write(body);
   try {
-    if (body.length > WORKER_THRESHOLD_BYTES) return (await onWorker<{ der: Uint8Array }>(kind, body)).der;
-    const text = Buffer.from(body.buffer, body.byteOffset, body.byteLength).toString('utf8');
-    if (kind === 'pem') return text;
-    const parsed = JSON.parse(text) as { signed?: unknown };
-    if (typeof parsed?.signed !== 'string') throw new Error('the answer has no "signed" revocation list');
-    return parsed.signed; // small: the PEM text is verified directly
-  } catch (cause) {
-    return fail(cause);
+    return await reader.signed();
+  } finally {
+    reader.close();
   }
 }
 
-/**
- * The entries of a revocation list's JSON ({"revoked": [{"id": …, "audit_id": …}]}): lower-cased ids, audit id
- * keys (see auditKey), and the number of entries without an audit id. Self-contained: its source also runs on the
- * worker thread.
- */
-function listIds(text: string): { ids: string[]; auditKeys: string[]; withoutAuditId: number } {
-  const list = JSON.parse(text) as { revoked?: unknown };
-  if (!list || !Array.isArray(list.revoked)) throw new Error('the revocation list has no "revoked" array');
-  const ids: string[] = [];
-  const auditKeys: string[] = [];
-  let withoutAuditId = 0;
-  for (const entry of list.revoked) {
-    const id = (entry as { id?: unknown } | null)?.id;
-    const audit = (entry as { audit_id?: unknown } | null)?.audit_id;
-    if (typeof id === 'string') ids.push(id.toLowerCase());
-    if (typeof audit === 'string' && audit !== '') auditKeys.push(auditKey(audit));
-    else withoutAuditId++;
-  }
-  return { ids, auditKeys, withoutAuditId };
-}
-
-/** Self-contained (runs on the worker thread too). */
-function revocationTables(listed: { ids: string[]; auditKeys: string[]; withoutAuditId: number }): RevocationTables {
-  return { ids: buildRevokedTables(listed.ids), auditIds: buildRevokedTables(listed.auditKeys), withoutAuditId: listed.withoutAuditId };
-}
-
-/**
- * The entries of a verified revocation list's content. Takes ownership of the content's ArrayBuffer when it is
- * large (it is read on a worker thread and unusable afterwards).
- */
-export async function revokedIds(content: Uint8Array): Promise<RevocationEntries> {
-  try {
-    if (content.length <= WORKER_THRESHOLD_BYTES) return new RevocationEntries(revocationTables(listIds(new TextDecoder('utf-8', { fatal: true }).decode(content))));
-    return new RevocationEntries(await onWorker<RevocationTables>('ids', content));
-  } catch (cause) {
-    return fail(cause);
-  }
+/** The entries of a verified revocation list's content (read on a worker thread when large). */
+export function revokedIds(content: Uint8Array): Promise<RevocationEntries> {
+  return new RevocationReader('json').entries(content);
 }

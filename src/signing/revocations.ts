@@ -7,7 +7,7 @@ import { PATHS, type VersionDiscovery } from '../identity/versions.js';
 import type { Logger } from '../logger.js';
 import { curableByNewCertificates, type CertificateStore } from './certificates.js';
 import { pemSlices, REVOKED_FILE, type SigningDir } from './signing-dir.js';
-import { decodeRevocationList, revokedIds } from './revocation-worker.js';
+import { RevocationReader } from './revocation-worker.js';
 import type { RevocationEntries } from './revoked-set.js';
 
 /**
@@ -36,6 +36,8 @@ export class RevocationList {
       logger: Logger;
       cacheTimeMs: number;
       maxStalenessMs: number;
+      /** Largest list answer accepted (option revocationListMaxBytes). */
+      maxBytes: number;
     },
   ) {}
 
@@ -79,51 +81,50 @@ export class RevocationList {
     this.loadedFromDisk = true;
     const stored = await this.deps.dir.read(REVOKED_FILE);
     if (!stored || now - stored.mtimeMs >= this.deps.cacheTimeMs) return;
+    const reader = new RevocationReader('pem', stored.bytes.length);
     try {
-      const signed = await decodeRevocationList(stored.bytes, 'pem');
-      const verified = await this.verify(signed, await this.deps.certificates.current());
-      this.revoked = await revokedIds(verified.content);
+      reader.write(stored.bytes);
+      this.revoked = await this.read(reader, false);
       this.fetchedAt = stored.mtimeMs;
     } catch (error) {
       this.deps.logger.warn({ error: (error as Error).message }, 'revoked.pem in signing_dir cannot be used; fetching the list');
+    } finally {
+      reader.close();
     }
   }
 
   private async fetch(): Promise<RevocationEntries> {
     this.fetchCount++;
     const start = performance.now();
+    let reader: RevocationReader | undefined;
     try {
       const version = await this.deps.versions.resolve();
       const path = PATHS[version].revoked;
       let response;
       for (let attempt = 0; attempt < 2; attempt++) {
         const admin = await this.deps.adminToken.get();
-        response = await this.deps.client.request({ path, headers: { 'x-auth-token': admin }, label: `GET ${path}` });
+        response = await this.deps.client.request({
+          path,
+          headers: { 'x-auth-token': admin },
+          label: `GET ${path}`,
+          maxBytes: this.deps.maxBytes,
+          // The list is read as it arrives (a large one on a worker thread), never held whole as text.
+          sink: (status, headers) => {
+            reader?.close();
+            reader = status === 200 ? new RevocationReader('json', Number(headers['content-length']) || 0) : undefined;
+            return reader;
+          },
+        });
         if (response.status === 401 && attempt === 0 && !this.deps.adminToken.isStatic) {
           this.deps.adminToken.invalidate();
           continue;
         }
         break;
       }
-      if (response!.status !== 200) {
+      if (response!.status !== 200 || !reader) {
         throw new IdentityServerError(response!.status === 401 || response!.status === 403 ? 'ERR_IDENTITY_AUTH' : 'ERR_IDENTITY_RESPONSE', `GET ${path} answered ${response!.status}`);
       }
-      // Large answers are decoded on a worker thread into the DER to verify; small ones are verified as PEM text.
-      const signed = await decodeRevocationList(response!.body, 'json');
-      let verified: VerifiedToken;
-      const material = await this.deps.certificates.current();
-      try {
-        verified = await this.verify(signed, material);
-      } catch (error) {
-        if (!curableByNewCertificates(error)) throw error;
-        verified = await this.verify(signed, await this.deps.certificates.refresh('revocation list signed by another certificate', material));
-      }
-      // Written before the ids are read, which takes the DER away to a worker; a large list's PEM is written a
-      // slice at a time, never held whole.
-      await this.deps.dir.write(REVOKED_FILE, typeof signed === 'string' ? signed : pemSlices(verified.der)).catch((error: Error) => {
-        this.deps.logger.error({ error: error.message }, 'cannot write revoked.pem; the list stays in memory');
-      });
-      const revoked = await revokedIds(verified.content);
+      const revoked = await this.read(reader, true);
       this.revoked = revoked;
       this.fetchedAt = Date.now();
       if (this.failing) this.deps.logger.info({ entries: revoked.size }, 'revocation list fetched again');
@@ -135,7 +136,33 @@ export class RevocationList {
       if (!this.failing) this.deps.logger.warn({ error: (error as Error).message, code: (error as KeystoneAuthError).code }, 'cannot refresh the revocation list');
       this.failing = true;
       throw error;
+    } finally {
+      reader?.close();
     }
+  }
+
+  /**
+   * The list a reader was given, verified, then read into entries while (when `write`) revoked.pem is written:
+   * the worker reads the ids as the main thread writes the file.
+   */
+  private async read(reader: RevocationReader, write: boolean): Promise<RevocationEntries> {
+    const signed = await reader.signed();
+    const material = await this.deps.certificates.current();
+    let verified: VerifiedToken;
+    try {
+      verified = await this.verify(signed, material);
+    } catch (error) {
+      if (!curableByNewCertificates(error)) throw error;
+      verified = await this.verify(signed, await this.deps.certificates.refresh('revocation list signed by another certificate', material));
+    }
+    // A large list's PEM is written a slice at a time from the DER, never held whole.
+    const writing = write
+      ? this.deps.dir.write(REVOKED_FILE, typeof signed === 'string' ? signed : pemSlices(verified.der)).catch((error: Error) => {
+          this.deps.logger.error({ error: error.message }, 'cannot write revoked.pem; the list stays in memory');
+        })
+      : undefined;
+    const [revoked] = await Promise.all([reader.entries(verified.content), writing]);
+    return revoked;
   }
 
   /** Verifies the signed list (PEM text or DER). */

@@ -149,7 +149,7 @@ export class SigningDir {
    * Writes atomically: readers see the old file or the new one, never half of one. On failure (read-only,
    * full disk) nothing is left behind and SigningDirWriteError is thrown.
    */
-  async write(name: string, text: string | Uint8Array | Iterable<string>): Promise<void> {
+  async write(name: string, text: string | Uint8Array | Iterable<string | Uint8Array>): Promise<void> {
     try {
       await mkdir(this.path, { recursive: true, mode: 0o700 }); // deleted while running: recreate
     } catch {
@@ -180,17 +180,21 @@ export class SigningDir {
 }
 
 /**
- * The PEM text of a DER message, 48 KiB of DER (1,024 lines) at a time: a revocation list's DER runs to
+ * The PEM text of a DER message, 384 KiB of DER (8,192 lines) at a time: a revocation list's DER runs to
  * megabytes, and its PEM need never be held whole.
  */
-export function* pemSlices(der: Uint8Array, label = 'CMS'): Generator<string> {
+export function* pemSlices(der: Uint8Array, label = 'CMS'): Generator<string | Buffer> {
   yield `-----BEGIN ${label}-----\n`;
-  const step = 48 * 1024;
+  const step = 384 * 1024; // a multiple of 48: whole lines of 64 characters per slice, ~1 ms of work each
   for (let offset = 0; offset < der.length; offset += step) {
-    const base64 = Buffer.from(der.buffer, der.byteOffset + offset, Math.min(step, der.length - offset)).toString('base64');
-    const lines: string[] = [];
-    for (let i = 0; i < base64.length; i += 64) lines.push(base64.slice(i, i + 64));
-    yield `${lines.join('\n')}\n`;
+    const base64 = Buffer.from(Buffer.from(der.buffer, der.byteOffset + offset, Math.min(step, der.length - offset)).toString('base64'), 'latin1');
+    const lines = Buffer.allocUnsafe(base64.length + Math.ceil(base64.length / 64));
+    let at = 0;
+    for (let i = 0; i < base64.length; i += 64) {
+      at += base64.copy(lines, at, i, Math.min(i + 64, base64.length));
+      lines[at++] = 0x0a;
+    }
+    yield lines;
   }
   yield `-----END ${label}-----\n`;
 }

@@ -17,6 +17,7 @@ export type Fault =
   | 'error' // 500
   | 'wrong-certificate' // serves a signing certificate that did not sign its tokens
   | 'huge' // 200 with a body of 64 MiB
+  | 'truncated' // the answer's headers, then half of its body, then the connection is cut
   | null;
 
 export interface IdentityServerOptions {
@@ -211,6 +212,15 @@ export class IdentityServer {
     if (this.fault === 'error') return send(res, 500, { error: { code: 500, message: 'fault injected' } });
     if (this.fault === 'garbage') return sendText(res, 200, randomBytes(512), 'application/json');
     if (this.fault === 'huge') return sendText(res, 200, 'x'.repeat(64 * 1024 * 1024), 'application/json');
+    if (this.fault === 'truncated') {
+      const end = res.end.bind(res);
+      res.end = ((chunk?: unknown) => {
+        const bytes = typeof chunk === 'string' ? Buffer.from(chunk) : (chunk as Buffer | undefined);
+        if (!bytes || bytes.length < 2) return end(chunk as never);
+        res.write(bytes.subarray(0, bytes.length >> 1), () => res.socket?.destroy());
+        return res;
+      }) as typeof res.end;
+    }
     const signing = this.fault === 'wrong-certificate' ? this.wrongCertificate! : this.pki.signing;
     switch (`${req.method} ${path}`) {
       case 'GET /':

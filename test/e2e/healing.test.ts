@@ -88,8 +88,8 @@ test('identity server down: uncached PKI tokens get 503 and nothing is cached; i
   }
 });
 
-test('identity server answering 500, garbage or too much: 503, never a pass', async () => {
-  for (const fault of ['error', 'garbage', 'huge'] as const) {
+test('identity server answering 500, garbage, too much or half an answer: 503, never a pass', async () => {
+  for (const fault of ['error', 'garbage', 'huge', 'truncated'] as const) {
     const app = await startApp(idp, { auth_version: 'v3', identityResponseMaxBytes: 1024 * 1024 });
     try {
       await idp.setFault(fault);

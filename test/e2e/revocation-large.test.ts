@@ -47,3 +47,36 @@ test('a revocation list of 10,000 entries (read on the worker thread) refuses it
     await second.close();
   }
 });
+
+test('a large list cut off mid-answer, or over revocationListMaxBytes: a typed error, the current list kept, no file written; identityResponseMaxBytes does not apply to it', async () => {
+  const dir = tempDir();
+  const revoked = await idp.issueToken({ user: 'mallory' });
+  idp.revokeIds([hashToken(revoked, 'md5')]);
+  // identityResponseMaxBytes far below the list's size: the list has its own bound.
+  const app = await startApp(idp, { signing_dir: dir, identityResponseMaxBytes: 64 * 1024 });
+  try {
+    assert.equal((await app.get({ 'x-auth-token': revoked })).status, 401);
+    const list = app.auth.protocol.revocations;
+    const written = statSync(join(dir, 'revoked.pem')).mtimeMs;
+    const size = list.size;
+    assert.ok(size > 10_000);
+    await idp.setFault('truncated');
+    await assert.rejects(list.refresh(), (error: Error & { code?: string }) => error.code === 'ERR_IDENTITY_UNAVAILABLE' || error.code === 'ERR_IDENTITY_RESPONSE');
+    await idp.setFault(null);
+    assert.equal(list.size, size, 'the current list is kept');
+    assert.equal(statSync(join(dir, 'revoked.pem')).mtimeMs, written, 'revoked.pem untouched');
+    assert.equal((await app.get({ 'x-auth-token': revoked })).status, 401);
+  } finally {
+    await idp.setFault(null);
+    await app.close();
+  }
+  const small = await startApp(idp, { signing_dir: tempDir(), revocationListMaxBytes: 512 * 1024 });
+  try {
+    const { status, keystone } = await small.get({ 'x-auth-token': revoked });
+    assert.equal(status, 503);
+    assert.equal(keystone.error.reason, 'ERR_REVOCATION_LIST_STALE');
+    assert.ok(small.logger.text().includes('revocationListMaxBytes'), small.logger.text());
+  } finally {
+    await small.close();
+  }
+});
