@@ -2,7 +2,7 @@
 import os from 'node:os';
 import { benchVerify } from './verify.js';
 import { benchHttp, httpPlacement } from './http.js';
-import { benchRevocation } from './revocation.js';
+import { benchRevocation, revocationGoals } from './revocation.js';
 import { benchRevocationCost } from './revocation-cost.js';
 import { benchHerd } from './herd.js';
 import { benchManyTokens } from './many-tokens.js';
@@ -18,7 +18,9 @@ console.log('\n== Many distinct tokens: 10,000 tokens through a cache of 2,000 e
 console.table(await benchManyTokens());
 console.log('\n== Thundering herd: 1,000 concurrent requests with the same uncached token ==');
 console.table(await benchHerd());
-console.log('\n== Revocation list of 100,000 entries: refresh time and longest event-loop stall (identity server in its own process) ==');
+console.log('\n== What a revocation list costs an uncached PKI token (10,000 entries, with audit ids and by id only) ==');
+console.table(await benchRevocationCost());
+console.log(`\n== Revocation lists of 100,000 and 1,000,000 entries with audit ids: refresh, stall, RSS growth (identity server in its own process; ${revocationGoals}) ==`);
 console.table(await benchRevocation());
 console.log('\n== Identity server blackholed (http_connect_timeout 1 s): uncached requests with the circuit breaker, and without ==');
 console.table(await benchOutage());
