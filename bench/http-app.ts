@@ -1,5 +1,5 @@
 // One app of the HTTP benchmark in its own process (so that apps share neither JIT feedback nor heap):
-// `node --import tsx bench/http-app.ts <bare|noop|md5|guarded|jwt>` with its settings in HTTP_APP_CONFIG. Prints
+// `node --import tsx bench/http-app.ts <bare|noop|md5|guarded|miss|jwt>` with its settings in HTTP_APP_CONFIG. Prints
 // {"url": …} once listening; answers "cpu" messages with this process's CPU time (µs).
 import express from 'express';
 import { createHash } from 'node:crypto';
@@ -16,7 +16,10 @@ const handler = (req: express.Request, res: express.Response) => {
 };
 const app = express();
 if (kind === 'noop') app.use((_req, _res, next) => next());
-if (kind === 'guarded') app.use(authToken({ identity_uri: config.identity_uri, admin_user: config.admin_user, admin_password: config.admin_password, admin_tenant_name: config.admin_tenant_name, logger: quiet }));
+const credentials = { identity_uri: config.identity_uri, admin_user: config.admin_user, admin_password: config.admin_password, admin_tenant_name: config.admin_tenant_name, logger: quiet };
+if (kind === 'guarded') app.use(authToken(credentials));
+// Every request a cache miss: the token verified, its body read and checked against the revocation list each time.
+if (kind === 'miss') app.use(authToken({ ...credentials, token_cache_time: -1 }));
 // The cost any keystone_authtoken implementation pays on a cache hit: the MD5 of the token, the cache key.
 if (kind === 'md5') app.use((req, _res, next) => {
   createHash('md5').update(String(req.headers['x-auth-token'])).digest('hex');

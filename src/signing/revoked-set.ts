@@ -11,6 +11,9 @@ export type { RevocationTables, RevokedTables } from './revocation-codec.js';
 
 const codec = revocationCodec();
 
+const B64URL = new Int8Array(128).fill(-1);
+for (let c = 0; c < 64; c++) B64URL['ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_'.charCodeAt(c)] = c;
+
 const HEX = new Int8Array(128).fill(-1);
 for (let c = 0; c < 10; c++) HEX[48 + c] = c;
 for (let c = 0; c < 6; c++) HEX[65 + c] = HEX[97 + c] = 10 + c;
@@ -41,6 +44,35 @@ export class RevokedSet {
     const table = id.length % 2 === 0 ? this.tables.get(id.length / 2) : undefined;
     if (table && this.decode(id)) return this.find(table);
     return this.others.size > 0 && this.others.has(id.toLowerCase());
+  }
+
+  /**
+   * True when the audit id (exact) is on the list of audit keys (see auditKey): Keystone's 22-character form is
+   * decoded straight into the lookup key, without the strings auditKey makes.
+   */
+  hasAuditId(id: string): boolean {
+    if (id.length === 22) {
+      const key = this.key;
+      let value = 0;
+      let bits = 0;
+      let at = 0;
+      let valid = true;
+      for (let i = 0; i < 22 && valid; i++) {
+        const sextet = B64URL[id.charCodeAt(i)] ?? -1;
+        if (sextet < 0) valid = false;
+        value = ((value << 6) | sextet) & 0xfff;
+        bits += 6;
+        if (bits >= 8) {
+          bits -= 8;
+          key[at++] = (value >> bits) & 0xff;
+        }
+      }
+      if (valid && (value & ((1 << bits) - 1)) === 0) {
+        const table = this.tables.get(16);
+        return table !== undefined && this.find(table);
+      }
+    }
+    return this.others.size > 0 && this.others.has(auditKey(id));
   }
 
   /** Hex into this.key; false when the id is not hex (it may then be among the others). */
@@ -107,6 +139,6 @@ export class RevocationEntries {
 
   /** True when the audit id (exact) is on the list. */
   hasAuditId(auditId: string): boolean {
-    return this.auditIds.size > 0 && this.auditIds.has(auditKey(auditId));
+    return this.auditIds.size > 0 && this.auditIds.hasAuditId(auditId);
   }
 }

@@ -235,3 +235,13 @@ test('ids that share their leading bytes (one crowded bucket) are found, counted
   }
   assert.ok(!entries.hasAuditId(audit(3001)));
 });
+
+test('hasAuditId finds every audit id exactly as listed, in Keystone form or any other, and nothing else', () => {
+  const listed = [audit(1), audit(2), `${audit(3).slice(0, 21)}B`, `${audit(4)}==`, 'short', 'ÄuditÏd', '', audit(5).toLowerCase(), '*'.repeat(22)];
+  const text = JSON.stringify({ revoked: listed.map((audit_id, i) => ({ id: md5(i), audit_id })) });
+  const entries = new RevocationEntries(codec.scanContent(new TextEncoder().encode(text)));
+  for (const id of listed.filter((id) => id !== '')) assert.ok(entries.hasAuditId(id), id);
+  for (const id of [audit(6), audit(1).toUpperCase(), `${audit(1).slice(0, 21)}B`, audit(3), 'shor', 'äuditïd', '+'.repeat(22)]) {
+    assert.equal(entries.hasAuditId(id), listed.includes(id), id);
+  }
+});
