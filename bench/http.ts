@@ -79,7 +79,7 @@ function median(values: number[]): number {
   return sorted.length % 2 ? sorted[middle]! : (sorted[middle - 1]! + sorted[middle]!) / 2;
 }
 
-export async function benchHttp(seconds = 4, rounds = 3): Promise<Record<string, string | number>[]> {
+export async function benchHttp(seconds = 4, rounds = 5): Promise<Record<string, string | number>[]> {
   const idp = await startIdentityServer();
   // A revocation list as Keystone writes it since Kilo: 10,000 ids, each with an audit id.
   const revoked = Array.from({ length: 10_000 }, () => randomBytes(16).toString('hex'));
@@ -109,12 +109,14 @@ export async function benchHttp(seconds = 4, rounds = 3): Promise<Record<string,
   const cpu = (kind: Kind) => median(samples[kind].map((s) => s.cpuMicros)).toFixed(0);
   const ratio = (kind: Kind, to: Kind) => median(samples[kind].map((s, i) => s.rps / samples[to][i]!.rps)).toFixed(2);
   // CPU per request relative to bare Express: the median over rounds of the ratio within a round.
-  const cpuRatio = (kind: Kind) => median(samples[kind].map((s, i) => s.cpuMicros / samples.bare[i]!.cpuMicros));
+  const cpuRatios = (kind: Kind) => samples[kind].map((s, i) => s.cpuMicros / samples.bare[i]!.cpuMicros);
+  const cpuRatio = (kind: Kind) => median(cpuRatios(kind));
   const non2xx = (kind: Kind) => samples[kind].reduce((sum, s) => sum + s.non2xx, 0);
   const row = (app: string, kind: Kind, goal?: [number, string]) => ({
     app,
     'app CPU µs/request': cpu(kind),
     'CPU ratio to bare': cpuRatio(kind).toFixed(2),
+    'spread over rounds': `${Math.min(...cpuRatios(kind)).toFixed(2)}-${Math.max(...cpuRatios(kind)).toFixed(2)}`,
     goal: goal ? `<= ${goal[0].toFixed(2)}: ${cpuRatio(kind) <= goal[0] ? 'met' : 'MISSED'}` : '',
     'requests/s': rps(kind),
     'req/s ratio to bare': kind === 'bare' ? '1.00' : ratio(kind, 'bare'),
