@@ -12,5 +12,7 @@ if (revoked > 0) {
     Array.from({ length: revoked }, () => randomBytes(16).toString('base64url')),
   );
 }
+// SIGUSR2: one more entry on the list, so that the next list differs from the last (and is written again).
+process.on('SIGUSR2', () => idp.revokeIds([randomBytes(16).toString('hex')], [randomBytes(16).toString('base64url')]));
 console.log(JSON.stringify({ url: idp.url, ...idp.adminCredentials }));
 process.on('SIGTERM', () => void idp.close().then(() => process.exit(0)));

@@ -1,6 +1,7 @@
 // Revocation lists of 100,000 and 1,000,000 entries, each with an audit id as Keystone lists them since Kilo:
 // refresh time, the longest event-loop stall and garbage-collection pause during the refresh, and the growth of
-// resident memory once the refresh is over. The identity server runs in its own process (on the cores the app
+// resident memory once the refresh is over. The list changes by one entry between rounds, so that every round
+// reads and writes a new list. The identity server runs in its own process (on the cores the app
 // does not use where it can): the time and stall measured are this library's. Each size runs in a fresh process,
 // so that resident memory is its own.
 import { execFileSync } from 'node:child_process';
@@ -22,8 +23,10 @@ async function measure(entries: number, rounds: number): Promise<Row[]> {
   const protocol = new AuthProtocol({ identity_uri: url, ...admin, www_authenticate_uri: url, logger: quiet, auth_version: 'v3' });
   await protocol.certificates.current();
   const token = await protocol.adminToken.get();
-  // The server signs its list on the first request: warm it, so that the measurement is the middleware's work.
-  await fetch(`${url}/v3/auth/tokens/OS-PKI/revoked`, { headers: { 'x-auth-token': token } }).then((r) => r.arrayBuffer());
+  // The server signs its list when asked for it after a change: warm it before each round, so that the
+  // measurement is the middleware's work.
+  const warm = () => fetch(`${url}/v3/auth/tokens/OS-PKI/revoked`, { headers: { 'x-auth-token': token } }).then((r) => r.arrayBuffer());
+  await warm();
   // Collections forced between rounds, each followed by a pause in which its performance entry is delivered
   // (else it would be counted as a pause of the next round).
   const settle = async () => {
@@ -42,6 +45,14 @@ async function measure(entries: number, rounds: number): Promise<Row[]> {
   observer.observe({ entryTypes: ['gc'] });
   const rows: Row[] = [];
   for (let round = 0; round < rounds; round++) {
+    if (round > 0) {
+      // A list that changed since the last round: fetched, read and written in full (an unchanged one is only
+      // re-dated on disk, see RevocationList.store).
+      child.kill('SIGUSR2');
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      await warm();
+      await settle();
+    }
     gcPauses = [];
     const histogram = monitorEventLoopDelay({ resolution: 1 });
     histogram.enable();

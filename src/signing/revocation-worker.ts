@@ -18,7 +18,7 @@ const PIECE_BYTES = 1024 * 1024;
 /**
  * Self-contained worker code (no imports from this package, so it runs the same from the ESM and CommonJS
  * builds: revocationCodec is self-contained for this reason). Messages in: {chunk}, {end}, {scan, offset,
- * length} or {scan, bytes}; out: {type: 'der' | 'tables' | 'error'}.
+ * length} or {scan, bytes}; out: {type: 'der' | 'digest' | 'tables' | 'error'}.
  */
 const WORKER_SOURCE = `
 const { parentPort, workerData } = require('node:worker_threads');
@@ -39,6 +39,8 @@ parentPort.on('message', (message) => {
       der = decoder.end();
       decoder = undefined;
       parentPort.postMessage({ type: 'der', der });
+      // The DER's SHA-256, while the main thread verifies: an unchanged list need not be written again.
+      parentPort.postMessage({ type: 'digest', digest: require('node:crypto').createHash('sha256').update(der).digest('hex') });
     } else if (message.scan) {
       const tables = codec.scanContent(message.bytes || new Uint8Array(der.buffer, message.offset, message.length));
       const buffers = [...tables.ids.tables, ...tables.auditIds.tables].flatMap((table) => [table.bytes.buffer, table.index.buffer]);
@@ -58,7 +60,7 @@ function fail(cause: unknown): never {
   throw new IdentityServerError('ERR_IDENTITY_RESPONSE', `the revocation list cannot be read: ${(cause as Error).message}`, { cause });
 }
 
-type Reply = { type: 'der'; der: Uint8Array } | { type: 'tables'; tables: RevocationTables } | { type: 'error'; error: string };
+type Reply = { type: 'der'; der: Uint8Array } | { type: 'digest'; digest: string } | { type: 'tables'; tables: RevocationTables } | { type: 'error'; error: string };
 
 /**
  * Reads one signed revocation list: written to as its bytes arrive (Keystone's JSON answer, or the PEM of
@@ -71,6 +73,8 @@ export class RevocationReader {
   private size = 0;
   private worker: Worker | undefined;
   private readonly waiting = new Map<string, { resolve: (reply: Reply) => void; reject: (error: Error) => void }>();
+  /** Replies that came before they were asked for. */
+  private readonly arrived = new Map<string, Reply>();
   private failure: Error | undefined;
   private der: Uint8Array | undefined;
 
@@ -113,6 +117,19 @@ export class RevocationReader {
     }
   }
 
+  /**
+   * The SHA-256 (hex) of a large list's DER, computed on the worker after it decoded it; undefined for a list
+   * read on the main thread.
+   */
+  async digest(): Promise<string | undefined> {
+    if (!this.der) return undefined; // (it may have arrived before the worker was closed)
+    try {
+      return ((await this.expect('digest')) as { digest: string }).digest;
+    } catch {
+      return undefined;
+    }
+  }
+
   /** The entries of the verified content; the worker, if any, ends with this. */
   async entries(content: Uint8Array): Promise<RevocationEntries> {
     try {
@@ -149,7 +166,8 @@ export class RevocationReader {
       if (reply.type === 'error') return this.fault(new Error(reply.error));
       const waiter = this.waiting.get(reply.type);
       this.waiting.delete(reply.type);
-      waiter?.resolve(reply);
+      if (waiter) waiter.resolve(reply);
+      else this.arrived.set(reply.type, reply);
     });
     worker.once('error', (error) => this.fault(error));
     worker.once('exit', (code) => this.fault(new Error(`the worker thread stopped (exit code ${code})`)));
@@ -173,6 +191,11 @@ export class RevocationReader {
   }
 
   private expect(type: Reply['type']): Promise<Reply> {
+    const arrived = this.arrived.get(type);
+    if (arrived) {
+      this.arrived.delete(type);
+      return Promise.resolve(arrived);
+    }
     if (this.failure) return Promise.reject(this.failure);
     return new Promise((resolve, reject) => this.waiting.set(type, { resolve, reject }));
   }

@@ -22,6 +22,8 @@ export class RevocationList {
   private fetchedAt = 0;
   private inFlight: Promise<RevocationEntries> | undefined;
   private loadedFromDisk = false;
+  /** The SHA-256 of the large list's DER that revoked.pem holds, when known: an unchanged list is not rewritten. */
+  private storedDigest: string | undefined;
   private failing = false;
   /** How many times the list was fetched (diagnostics and tests). */
   fetchCount = 0;
@@ -85,6 +87,7 @@ export class RevocationList {
     try {
       reader.write(stored.bytes);
       this.revoked = await this.read(reader, false);
+      this.storedDigest = await reader.digest();
       this.fetchedAt = stored.mtimeMs;
     } catch (error) {
       this.deps.logger.warn({ error: (error as Error).message }, 'revoked.pem in signing_dir cannot be used; fetching the list');
@@ -155,14 +158,27 @@ export class RevocationList {
       if (!curableByNewCertificates(error)) throw error;
       verified = await this.verify(signed, await this.deps.certificates.refresh('revocation list signed by another certificate', material));
     }
-    // A large list's PEM is written a slice at a time from the DER, never held whole.
-    const writing = write
-      ? this.deps.dir.write(REVOKED_FILE, typeof signed === 'string' ? signed : pemSlices(verified.der)).catch((error: Error) => {
-          this.deps.logger.error({ error: error.message }, 'cannot write revoked.pem; the list stays in memory');
-        })
-      : undefined;
+    const writing = write ? this.store(signed, verified.der, reader) : undefined;
     const [revoked] = await Promise.all([reader.entries(verified.content), writing]);
     return revoked;
+  }
+
+  /**
+   * Writes revoked.pem: a large list's PEM a slice at a time from the DER, never held whole. A large list equal
+   * to the one revoked.pem holds (Keystone's RSA signatures are deterministic: an unchanged list comes back
+   * byte for byte) only has the file's time renewed: a list of 1,000,000 entries is 160 MB of PEM, and
+   * revocation_cache_time is 10 s by default.
+   */
+  private async store(signed: string | Uint8Array, der: Uint8Array, reader: RevocationReader): Promise<void> {
+    const digest = typeof signed === 'string' ? undefined : await reader.digest();
+    if (digest !== undefined && digest === this.storedDigest && (await this.deps.dir.touch(REVOKED_FILE))) return;
+    try {
+      await this.deps.dir.write(REVOKED_FILE, typeof signed === 'string' ? signed : pemSlices(der));
+      this.storedDigest = digest;
+    } catch (error) {
+      this.storedDigest = undefined;
+      this.deps.logger.error({ error: (error as Error).message }, 'cannot write revoked.pem; the list stays in memory');
+    }
   }
 
   /** Verifies the signed list (PEM text or DER). */

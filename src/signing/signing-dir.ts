@@ -173,6 +173,26 @@ export class SigningDir {
     }
   }
 
+  /**
+   * Marks a file as written now without rewriting it (its modification time), when what would be written is
+   * what it holds: false when it cannot be (absent, a symbolic link, not ours to trust), and it should be written.
+   */
+  async touch(name: string): Promise<boolean> {
+    let handle: FileHandle | undefined;
+    try {
+      handle = await open(this.file(name), constants.O_WRONLY | constants.O_NONBLOCK | constants.O_NOFOLLOW);
+      const info = await handle.stat();
+      if (fileProblem(info, this.uid)) return false;
+      const now = new Date();
+      await handle.utimes(now, now);
+      return true;
+    } catch {
+      return false;
+    } finally {
+      await handle?.close().catch(() => {});
+    }
+  }
+
   /** Removes a temporary directory made by open(undefined). */
   async dispose(): Promise<void> {
     if (this.temporary) await rm(this.path, { recursive: true, force: true }).catch(() => {});

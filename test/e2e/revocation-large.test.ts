@@ -80,3 +80,36 @@ test('a large list cut off mid-answer, or over revocationListMaxBytes: a typed e
     await small.close();
   }
 });
+
+test('an unchanged large list is not written again, only its time renewed; a changed one is written', async () => {
+  const dir = tempDir();
+  const app = await startApp(idp, { signing_dir: dir });
+  try {
+    const list = app.auth.protocol.revocations;
+    await list.refresh();
+    const file = join(dir, 'revoked.pem');
+    const first = statSync(file);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    await list.refresh(); // the same list, byte for byte (RSA signatures are deterministic)
+    const second = statSync(file);
+    assert.equal(second.ino, first.ino, 'the same file: not rewritten');
+    assert.ok(second.mtimeMs > first.mtimeMs, 'its time renewed, so that a restart uses it');
+    const size = list.size;
+    idp.revokeIds([randomBytes(16).toString('hex')]);
+    await list.refresh();
+    const third = statSync(file);
+    assert.notEqual(third.ino, first.ino, 'a changed list is written (a new file renamed into place)');
+    assert.equal(list.size, size + 1);
+  } finally {
+    await app.close();
+  }
+  // A restart within revocation_cache_time reads the file: the renewed time counts.
+  const fetches = idp.count('/v3/auth/tokens/OS-PKI/revoked');
+  const again = await startApp(idp, { signing_dir: dir });
+  try {
+    await again.auth.protocol.revocations.ids();
+    assert.equal(idp.count('/v3/auth/tokens/OS-PKI/revoked'), fetches, 'read from revoked.pem');
+  } finally {
+    await again.close();
+  }
+});
