@@ -365,50 +365,43 @@ export function revocationCodec(): RevocationCodec {
     const literal = (word: string): void => {
       for (let k = 0; k < word.length; k++, i++) if (b[i] !== word.charCodeAt(k)) fail(`"${word}"`);
     };
-    /** Any value at i, checked and skipped. */
-    const value = (depth: number): void => {
-      if (depth > MAX_DEPTH) fail('nesting deeper than 512');
-      const c = b[i];
-      if (c === 0x22) string();
-      else if (c === 0x7b) {
+    /**
+     * The object (or array) at i: for each member, its key is scanned (the last string, see `named`) and `each`
+     * reads the value at i; for an array, `each` reads each element at i.
+     */
+    const container = (keyed: boolean, each: () => void): void => {
+      const close = keyed ? 0x7d : 0x5d;
+      expect(keyed ? 0x7b : 0x5b, keyed ? '"{"' : '"["');
+      ws();
+      if (b[i] === close) {
         i++;
+        return;
+      }
+      for (;;) {
         ws();
-        if (b[i] === 0x7d) {
-          i++;
-          return;
-        }
-        for (;;) {
-          ws();
+        if (keyed) {
           string();
           ws();
           expect(0x3a, '":"');
           ws();
-          value(depth + 1);
-          ws();
-          if (b[i] === 0x2c) i++;
-          else {
-            expect(0x7d, '"," or "}"');
-            return;
-          }
         }
-      } else if (c === 0x5b) {
-        i++;
+        each();
         ws();
-        if (b[i] === 0x5d) {
-          i++;
-          return;
-        }
-        for (;;) {
-          ws();
-          value(depth + 1);
-          ws();
-          if (b[i] === 0x2c) i++;
-          else {
-            expect(0x5d, '"," or "]"');
-            return;
-          }
-        }
-      } else if (c === 0x74) literal('true');
+        if (b[i] === 0x2c) i++;
+        else return expect(close, keyed ? '"," or "}"' : '"," or "]"');
+      }
+    };
+    const object = (member: () => void): void => container(true, member);
+    const array = (element: () => void): void => container(false, element);
+    /** Any value at i, checked and skipped. */
+    const value = (depth: number): void => {
+      if (depth > MAX_DEPTH) fail('nesting deeper than 512');
+      const c = b[i];
+      const inner = () => value(depth + 1);
+      if (c === 0x22) string();
+      else if (c === 0x7b) object(inner);
+      else if (c === 0x5b) array(inner);
+      else if (c === 0x74) literal('true');
       else if (c === 0x66) literal('false');
       else if (c === 0x6e) literal('null');
       else if (c === 0x2d || (c !== undefined && c >= 0x30 && c <= 0x39)) number();
@@ -511,42 +504,26 @@ export function revocationCodec(): RevocationCodec {
       let auditStart = -1;
       let auditEnd = 0;
       let auditPlain = true;
-      i++;
-      ws();
-      if (b[i] === 0x7d) i++;
-      else {
-        for (;;) {
-          ws();
+      object(() => {
+        const isId = named('id');
+        const isAudit = !isId && named('audit_id');
+        if ((isId || isAudit) && b[i] === 0x22) {
           string();
-          const isId = named('id');
-          const isAudit = !isId && named('audit_id');
-          ws();
-          expect(0x3a, '":"');
-          ws();
-          if ((isId || isAudit) && b[i] === 0x22) {
-            string();
-            if (isId) {
-              idStart = strStart;
-              idEnd = strEnd;
-              idPlain = strPlain;
-            } else {
-              auditStart = strStart;
-              auditEnd = strEnd;
-              auditPlain = strPlain;
-            }
+          if (isId) {
+            idStart = strStart;
+            idEnd = strEnd;
+            idPlain = strPlain;
           } else {
-            value(3);
-            if (isId) idStart = -1;
-            if (isAudit) auditStart = -1;
+            auditStart = strStart;
+            auditEnd = strEnd;
+            auditPlain = strPlain;
           }
-          ws();
-          if (b[i] === 0x2c) i++;
-          else {
-            expect(0x7d, '"," or "}"');
-            break;
-          }
+        } else {
+          value(3);
+          if (isId) idStart = -1;
+          if (isAudit) auditStart = -1;
         }
-      }
+      });
       if (idStart >= 0) addId(idStart, idEnd, idPlain);
       if (auditStart >= 0 && auditEnd > auditStart) addAuditId(auditStart, auditEnd, auditPlain);
       else withoutAuditId++;
@@ -560,50 +537,16 @@ export function revocationCodec(): RevocationCodec {
       if (i < n) fail('the end');
       throw new Error('the revocation list has no "revoked" array');
     }
-    i++;
-    ws();
-    if (b[i] === 0x7d) i++;
-    else {
-      for (;;) {
-        ws();
-        string();
-        const isRevoked = named('revoked');
-        ws();
-        expect(0x3a, '":"');
-        ws();
-        if (isRevoked) {
-          // A repeated "revoked" member replaces the earlier one, as in JSON.parse.
-          ids = builder(n);
-          audits = builder(n);
-          withoutAuditId = 0;
-          revokedIsArray = b[i] === 0x5b;
-          if (!revokedIsArray) value(1);
-          else {
-            i++;
-            ws();
-            if (b[i] === 0x5d) i++;
-            else {
-              for (;;) {
-                ws();
-                entry();
-                ws();
-                if (b[i] === 0x2c) i++;
-                else {
-                  expect(0x5d, '"," or "]"');
-                  break;
-                }
-              }
-            }
-          }
-        } else value(1);
-        ws();
-        if (b[i] === 0x2c) i++;
-        else {
-          expect(0x7d, '"," or "}"');
-          break;
-        }
-      }
-    }
+    object(() => {
+      if (!named('revoked')) return value(1);
+      // A repeated "revoked" member replaces the earlier one, as in JSON.parse.
+      ids = builder(n);
+      audits = builder(n);
+      withoutAuditId = 0;
+      revokedIsArray = b[i] === 0x5b;
+      if (revokedIsArray) array(entry);
+      else value(1);
+    });
     ws();
     if (i < n) fail('the end');
     if (!revokedIsArray) throw new Error('the revocation list has no "revoked" array');
