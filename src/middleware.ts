@@ -69,7 +69,7 @@ export function authToken(options: AuthTokenOptions): AuthTokenMiddleware {
 
   const apply = (req: IncomingMessage, res: ServerResponse, next: Next | undefined, decision: Decision) => {
     const headers = decision.headers;
-    for (const name in headers) req.headers[name] = headers[name];
+    Object.assign(req.headers, headers);
     if (decision.status !== 'confirmed') {
       if (delay) req.keystoneError = decision.error;
       else {

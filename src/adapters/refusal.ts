@@ -48,7 +48,9 @@ export function wwwAuthenticate(uri: string): string {
  * and arrays are frozen; its Dates are copies, since a Date cannot be frozen.
  */
 export function keystoneContext(identity: Identity, service: Identity | undefined): KeystoneContext {
-  return { ...identityView(identity), service: service && identityView(service) };
+  const context = identityView(identity) as KeystoneContext;
+  context.service = service && identityView(service);
+  return context;
 }
 
 /** One fixed shape (faster to build than a spread of the cached object). */
