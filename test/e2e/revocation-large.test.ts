@@ -1,7 +1,7 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { statSync } from 'node:fs';
+import { copyFileSync, lstatSync, rmSync, statSync, symlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { hashToken } from '../../src/index.js';
 import { WORKER_THRESHOLD_BYTES } from '../../src/signing/revocation-worker.js';
@@ -94,11 +94,23 @@ test('an unchanged large list is not written again, only its time renewed; a cha
     const second = statSync(file);
     assert.equal(second.ino, first.ino, 'the same file: not rewritten');
     assert.ok(second.mtimeMs > first.mtimeMs, 'its time renewed, so that a restart uses it');
+    // Another file under the same name: a symbolic link to a copy. Renewing its time would follow the link
+    // (and trust what it points at); the list is written again instead, replacing the link.
+    const elsewhere = join(tempDir(), 'copy.pem');
+    copyFileSync(file, elsewhere);
+    const copied = statSync(elsewhere).mtimeMs;
+    rmSync(file);
+    symlinkSync(elsewhere, file);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    await list.refresh();
+    assert.ok(!lstatSync(file).isSymbolicLink(), 'the link was replaced by a file of ours');
+    assert.equal(statSync(elsewhere).mtimeMs, copied, 'the link target was not touched');
     const size = list.size;
+    const before = statSync(file);
     idp.revokeIds([randomBytes(16).toString('hex')]);
     await list.refresh();
     const third = statSync(file);
-    assert.notEqual(third.ino, first.ino, 'a changed list is written (a new file renamed into place)');
+    assert.notEqual(third.ino, before.ino, 'a changed list is written (a new file renamed into place)');
     assert.equal(list.size, size + 1);
   } finally {
     await app.close();
