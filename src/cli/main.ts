@@ -26,7 +26,7 @@ const USAGE = `usage:
   keystone-authtoken inspect ...     a token, offline (keystone-authtoken inspect --help)
   keystone-authtoken --version
 
-Colours only on a terminal, and never with NO_COLOR set.`;
+Colours only on a terminal Node says has them: never with NO_COLOR, TERM=dumb or an unnamed CI set.`;
 
 class UsageError extends Error {
   constructor(message: string, readonly usage = USAGE) {
@@ -80,8 +80,14 @@ function version(): string {
   return 'unknown';
 }
 
+/**
+ * Colours on a terminal that Node's own rule says has them (`tty.WriteStream#hasColors`: NO_COLOR,
+ * NODE_DISABLE_COLORS, TERM=dumb and an unnamed CI turn them off). styleText applies the same rule, so the
+ * decision made here and what is printed never disagree.
+ */
 function colour(): boolean {
-  return process.stdout.isTTY === true && !process.env.NO_COLOR && process.env.TERM !== 'dumb';
+  const out = process.stdout as NodeJS.WriteStream;
+  return out.isTTY === true && !process.env.NO_COLOR && typeof out.hasColors === 'function' && out.hasColors();
 }
 
 async function doctor(args: string[]): Promise<number> {

@@ -206,10 +206,12 @@ test('the CLI: --version, help per command, NO_COLOR on a terminal, inspect --js
   for (const key of keys(pkiReport)) assert.match(key, /^([a-z][a-zA-Z0-9]*|\d+)$/, `camelCase key ${key}`);
 
   // On a terminal (script gives the command one), colours unless NO_COLOR is set. The environment is set
-  // explicitly: CI may run with TERM=dumb or NO_COLOR already set, which rightly turns colours off.
+  // explicitly: CI may run with TERM=dumb, NO_COLOR or CI already set, each of which rightly turns colours off
+  // (Node's hasColors rule, which util.styleText applies too).
   const dir = privateDir();
-  const command = (env: string) => `env -u NO_COLOR TERM=xterm ${env} ${process.execPath} --import tsx ${cli} doctor --identity-uri ${idp.url} --admin-user ${idp.adminCredentials.admin_user} --admin-password ${idp.adminCredentials.admin_password} --admin-tenant-name ${idp.adminCredentials.admin_tenant_name} --www-authenticate-uri http://x/ --signing-dir ${dir}`;
+  const command = (env: string) => `env -u NO_COLOR -u NODE_DISABLE_COLORS -u FORCE_COLOR -u CI TERM=xterm ${env} ${process.execPath} --import tsx ${cli} doctor --identity-uri ${idp.url} --admin-user ${idp.adminCredentials.admin_user} --admin-password ${idp.adminCredentials.admin_password} --admin-tenant-name ${idp.adminCredentials.admin_tenant_name} --www-authenticate-uri http://x/ --signing-dir ${dir}`;
   const tty = (env: string) => new Promise<string>((resolve) => execFile('script', ['-qec', command(env), '/dev/null'], { encoding: 'utf8' }, (_e, stdout) => resolve(stdout)));
   assert.match(await tty(''), /\u001b\[/, 'colours on a terminal');
   assert.doesNotMatch(await tty('NO_COLOR=1'), /\u001b\[/, 'no colour with NO_COLOR');
+  assert.doesNotMatch(await tty('CI=1'), /\u001b\[/, 'no colour under an unnamed CI, as Node decides');
 });
