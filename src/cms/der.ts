@@ -94,11 +94,16 @@ export function whole(bytes: Uint8Array, tlv: Tlv): Uint8Array {
 
 const oidCache = new Map<string, string>();
 
-/** Dotted form of an OBJECT IDENTIFIER's contents. */
+/** Dotted form of an OBJECT IDENTIFIER's contents (memoised for the short ones every message repeats). */
 export function decodeOid(contents: Uint8Array): string {
-  const key = Buffer.from(contents.buffer, contents.byteOffset, contents.byteLength).toString('latin1');
-  const cached = oidCache.get(key);
-  if (cached) return cached;
+  // The cache key built in JavaScript: a Buffer and a native latin1 slice per OID cost more than the OID's bytes.
+  let key: string | undefined;
+  if (contents.length <= 16) {
+    key = '';
+    for (let i = 0; i < contents.length; i++) key += String.fromCharCode(contents[i]!);
+    const cached = oidCache.get(key);
+    if (cached) return cached;
+  }
   if (contents.length === 0) throw new DerError('empty OBJECT IDENTIFIER');
   const arcs: number[] = [];
   let arc = 0;
@@ -113,7 +118,7 @@ export function decodeOid(contents: Uint8Array): string {
     } else if (i === contents.length - 1) throw new DerError('truncated OBJECT IDENTIFIER');
   }
   const dotted = arcs.join('.');
-  if (oidCache.size < 256) oidCache.set(key, dotted);
+  if (key !== undefined && oidCache.size < 256) oidCache.set(key, dotted);
   return dotted;
 }
 
