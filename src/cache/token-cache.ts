@@ -37,7 +37,7 @@ export class MemoryTokenCache {
   private readonly lru: LRUCache<string, CacheEntry>;
 
   constructor(options: { maxEntries: number; maxBytes: number }) {
-    // lru-cache allocates its bookkeeping for every slot up front (about 22 bytes each, measured): that part of
+    // lru-cache allocates its bookkeeping for every slot up front (24 bytes of heap each, measured): that part of
     // cacheMaxBytes is not left for entries.
     const forEntries = Math.max(options.maxBytes - options.maxEntries * SLOT_BYTES, Math.ceil(options.maxBytes / 4));
     this.lru = new LRUCache<string, CacheEntry>({
