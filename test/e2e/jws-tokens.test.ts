@@ -22,10 +22,7 @@ after(() => keystone?.stop());
 test('a JWS token from a real Keystone is validated online; revoked, it is refused', async () => {
   const api = new KeystoneApi(keystone.url, keystone.adminPassword);
   await api.login();
-  const service = await api.role('service');
-  const project = await api.project('service');
-  const nova = await api.user('nova', 'nova-pw');
-  await api.grant(service.id, nova.id, { project: project.id });
+  await api.serviceUser('nova', 'nova-pw', 'service');
   const { token, body } = await api.authenticate({ user: { name: 'admin', domain: { id: 'default' }, password: keystone.adminPassword } }, { project: { name: 'admin', domain: { id: 'default' } } });
   assert.match(token, /^eyJ[\w-]+\.[\w-]+\.[\w-]+$/, 'a JWS (compact serialisation)');
   assert.equal(classifyToken(token), 'online');

@@ -255,10 +255,7 @@ test('a real Keystone 22: each scenario decided by this library and by Python ke
 test('a config in the legacy form (admin_user in the default domain, identity_uri) works against the same Keystone', async () => {
   const api2 = new KeystoneApi(keystone.url, keystone.adminPassword);
   await api2.login();
-  const service = await api2.role('service');
-  const project = await api2.project('legacy-service');
-  const nova = await api2.user('nova', 'nova-pw');
-  await api2.grant(service.id, nova.id, { project: project.id });
+  await api2.serviceUser('nova', 'nova-pw', 'legacy-service');
   const legacy = await startNode(writeConfig({ identity_uri: keystone.url, www_authenticate_uri: 'http://keystone.example.test:5000/', admin_user: 'nova', admin_password: 'nova-pw', admin_tenant_name: 'legacy-service' }));
   const ok = await send(legacy.url, 'GET', '/', { 'x-auth-token': tokens.project! });
   assert.equal(ok.status, 200);

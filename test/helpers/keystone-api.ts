@@ -56,6 +56,15 @@ export class KeystoneApi {
     return body.roles[0] ?? this.create('/v3/roles', 'role', { name });
   }
 
+  /** A service user as deployments make one: a user holding the "service" role on its own project. */
+  async serviceUser(name: string, password: string, projectName: string, domainId = 'default'): Promise<{ user: Json; project: Json }> {
+    const service = await this.role('service');
+    const project = await this.project(projectName, domainId);
+    const user = await this.user(name, password, domainId);
+    await this.grant(service.id, user.id, { project: project.id });
+    return { user, project };
+  }
+
   async grant(roleId: string, userId: string, target: { project?: string; domain?: string; system?: boolean }): Promise<void> {
     const path = target.system ? `/v3/system/users/${userId}/roles/${roleId}` : target.project ? `/v3/projects/${target.project}/users/${userId}/roles/${roleId}` : `/v3/domains/${target.domain}/users/${userId}/roles/${roleId}`;
     const { status, body } = await this.call('PUT', path);
