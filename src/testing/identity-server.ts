@@ -1,12 +1,13 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo, Socket } from 'node:net';
-import { randomBytes, randomUUID } from 'node:crypto';
+import { randomBytes, randomUUID, type KeyObject } from 'node:crypto';
 import { hashToken } from '../token/hash.js';
 import { parseSignedData } from '../cms/signed-data.js';
 import { tokenToDer } from '../token/format.js';
 import { tokenBody, type TokenSpec } from './bodies.js';
 import { signCms, toPem, toPkiToken, toPkizToken } from './mint.js';
+import { fernetToken, jwsKeyPair, jwsToken, type OnlineTokenClaims } from './online-tokens.js';
 import { createTestPki, issueCertificate, type TestCertificate, type TestPki } from './pki.js';
 
 /** Faults the server can play, to test what the middleware does about them. */
@@ -42,8 +43,26 @@ export interface RecordedRequest {
 }
 
 export interface IssueOptions extends TokenSpec {
-  /** pki, pkiz or uuid (validated online). Default pki. */
-  format?: 'pki' | 'pkiz' | 'uuid';
+  /**
+   * fernet and jws (today's Keystone), uuid: validated online by the kit's `GET /v3/auth/tokens`; pki and pkiz
+   * (the PKI era): signed, verified in-process. Default pki.
+   */
+  format?: 'pki' | 'pkiz' | 'uuid' | 'fernet' | 'jws';
+}
+
+/**
+ * The kit's service user in keystoneauth form, ready to spread into the middleware's options: what a
+ * `[keystone_authtoken]` section of today says (no identity_uri: the identity endpoint comes from the catalog,
+ * which points at the kit).
+ */
+export interface ServiceCredentials {
+  auth_type: 'password';
+  auth_url: string;
+  username: string;
+  password: string;
+  user_domain_name: string;
+  project_name: string;
+  project_domain_name: string;
 }
 
 /**
@@ -65,6 +84,9 @@ export class IdentityServer {
   private readonly adminTokens = new Set<string>();
   private revocationPem: string | undefined;
   private wrongCertificate: TestCertificate | undefined;
+  /** The Fernet key online tokens are encrypted with (signing half, then encryption half), as in a key repository. */
+  readonly fernetKey: Buffer = randomBytes(32);
+  private readonly jwsKeys = jwsKeyPair();
 
   private constructor(private readonly options: Required<Omit<IdentityServerOptions, 'pki' | 'port' | 'tls'>> & { port: number; tls?: { cert: string; key: string } }, pki: TestPki) {
     this.pki = pki;
@@ -82,20 +104,60 @@ export class IdentityServer {
     return server;
   }
 
+  /** The service user in the legacy form: admin_user, admin_password, admin_tenant_name (use with identity_uri). */
   get adminCredentials() {
     return { admin_user: this.options.adminUser, admin_password: this.options.adminPassword, admin_tenant_name: this.options.adminTenant };
   }
 
+  /**
+   * The service user in keystoneauth form (auth_type password, auth_url, username, password, user and project
+   * domains): spread it into the middleware's options without identity_uri, as the README's configuration does.
+   */
+  get serviceCredentials(): ServiceCredentials {
+    return {
+      auth_type: 'password',
+      auth_url: `${this.url}/v3`,
+      username: this.options.adminUser,
+      password: this.options.adminPassword,
+      user_domain_name: 'Default',
+      project_name: this.options.adminTenant,
+      project_domain_name: 'Default',
+    };
+  }
+
+  /** The public key of the kit's ES256 JWS tokens (PEM), as Keystone's jws_public_key_repository holds it. */
+  get jwsPublicKey(): string {
+    return this.jwsKeys.publicKey.export({ type: 'spki', format: 'pem' }) as string;
+  }
+
   /** Mints a token; PKI/PKIZ tokens are signed with the current signing certificate. */
   async issueToken(spec: IssueOptions = {}): Promise<string> {
-    const body = tokenBody(spec);
+    const body = this.withOwnCatalog(tokenBody(spec));
     const format = spec.format ?? 'pki';
-    if (format === 'uuid') {
-      const id = randomUUID().replace(/-/g, '');
-      this.online.set(id, body);
-      return id;
+    if (format === 'pki' || format === 'pkiz') return this.sign(body, format);
+    const id = this.onlineId(body, format);
+    this.online.set(id, body);
+    return id;
+  }
+
+  /** A token id for an online token body: a Fernet or JWS token of its claims, or a UUID. */
+  private onlineId(body: Record<string, unknown>, format: 'uuid' | 'fernet' | 'jws', key: KeyObject = this.jwsKeys.privateKey): string {
+    if (format === 'uuid') return randomUUID().replace(/-/g, '');
+    const claims = claimsOf(body);
+    return format === 'fernet' ? fernetToken(claims, this.fernetKey) : jwsToken(claims, key);
+  }
+
+  /** The body with the identity service's endpoints pointing at this server (others keep their example URLs). */
+  private withOwnCatalog(body: Record<string, unknown>): Record<string, unknown> {
+    const services = ((body.token as { catalog?: unknown })?.catalog ?? (body.access as { serviceCatalog?: unknown })?.serviceCatalog) as Record<string, unknown>[] | undefined;
+    const url = `${this.url}/${body.access ? 'v2.0' : 'v3'}`;
+    for (const service of services ?? []) {
+      if (service.type !== 'identity') continue;
+      for (const endpoint of service.endpoints as Record<string, unknown>[]) {
+        for (const field of ['url', 'publicURL', 'internalURL', 'adminURL']) if (typeof endpoint[field] === 'string') endpoint[field] = url;
+      }
     }
-    return this.sign(body, format);
+    return body;
   }
 
   /** Signs any body (JSON-serialised, or raw bytes) as a PKI or PKIZ token with the current signing certificate. */
@@ -272,12 +334,15 @@ export class IdentityServer {
     const credentials = version === 'v3'
       ? { user: request?.auth?.identity?.password?.user?.name, password: request?.auth?.identity?.password?.user?.password, tenant: request?.auth?.scope?.project?.name }
       : { user: request?.auth?.passwordCredentials?.username, password: request?.auth?.passwordCredentials?.password, tenant: request?.auth?.tenantName };
-    if (credentials.user !== this.options.adminUser || credentials.password !== this.options.adminPassword || credentials.tenant !== this.options.adminTenant) {
+    // v3: the user and the project live in the default domain (named Default, id default), as in a fresh Keystone.
+    const domains = version === 'v3' ? [request?.auth?.identity?.password?.user?.domain, request?.auth?.scope?.project?.domain] : [];
+    const inDefault = domains.every((domain) => domain === undefined || domain?.id === 'default' || domain?.name === 'Default');
+    if (credentials.user !== this.options.adminUser || credentials.password !== this.options.adminPassword || credentials.tenant !== this.options.adminTenant || !inDefault) {
       return send(res, 401, { error: { code: 401, message: 'The request you have made requires authentication.' } });
     }
-    const id = randomUUID().replace(/-/g, '');
+    const body = this.withOwnCatalog(tokenBody({ user: credentials.user, project: credentials.tenant, roles: ['admin', 'service'], version }));
+    const id = version === 'v3' ? this.onlineId(body, 'fernet') : randomUUID().replace(/-/g, '');
     this.adminTokens.add(id);
-    const body = tokenBody({ user: credentials.user, project: credentials.tenant, roles: ['admin', 'service'], version }, new Date(), id);
     this.online.set(id, body);
     if (version === 'v3') return send(res, 201, body, { 'x-subject-token': id });
     (body.access as { token: { id: string } }).token.id = id;
@@ -330,6 +395,25 @@ function auditIdOf(token: string): string | undefined {
   } catch {
     return undefined;
   }
+}
+
+/** The fields a Fernet or JWS token id carries, read from a token body the kit made. */
+function claimsOf(body: Record<string, unknown>): OnlineTokenClaims {
+  const token = body.token as { user: { id: string }; methods?: string[]; project?: { id: string }; domain?: { id: string }; system?: { all?: boolean }; expires_at: string; issued_at?: string; audit_ids: string[] } | undefined;
+  if (!token) {
+    const access = (body.access as { token: { expires: string; issued_at?: string; tenant?: { id: string }; audit_ids: string[] }; user: { id: string } });
+    return { userId: access.user.id, projectId: access.token.tenant?.id, expiresAt: new Date(access.token.expires), issuedAt: access.token.issued_at ? new Date(access.token.issued_at) : undefined, auditIds: access.token.audit_ids };
+  }
+  return {
+    userId: token.user.id,
+    methods: token.methods,
+    projectId: token.project?.id,
+    domainId: token.domain?.id,
+    system: token.system?.all ? 'all' : undefined,
+    expiresAt: new Date(token.expires_at),
+    issuedAt: token.issued_at ? new Date(token.issued_at) : undefined,
+    auditIds: token.audit_ids,
+  };
 }
 
 /** Starts an identity server on 127.0.0.1 with its own test PKI. */
