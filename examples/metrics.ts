@@ -1,9 +1,11 @@
 // Metrics from keystone-authtoken's node:diagnostics_channel events: Prometheus (prom-client) and OpenTelemetry.
 // Subscribe once at start-up, before the middleware serves; nothing is published without subscribers.
+// Copy this file into your service as it is: it imports only from the installed package (and prom-client,
+// @opentelemetry/api). In this repository, 'keystone-authtoken' resolves to src/ through tsconfig.json's paths.
 import { subscribe } from 'node:diagnostics_channel';
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
 import { metrics, type Meter } from '@opentelemetry/api';
-import type { ValidationEvent } from '../src/index.js'; // from 'keystone-authtoken' in your code
+import type { BreakerEvent, CacheEvent, IdentityRequestEvent, RevocationRefreshEvent, ValidationEvent } from 'keystone-authtoken';
 
 /** Prometheus: decisions by outcome, decision latency, identity server requests, breaker state, cache hits. */
 export function keystonePrometheus(registry = new Registry()): Registry {
@@ -19,16 +21,16 @@ export function keystonePrometheus(registry = new Registry()): Registry {
     latency.observe({ cached: String(event.cached) }, event.durationMs / 1000);
   });
   subscribe('keystone-authtoken:identity-request', (message) => {
-    const event = message as { status?: number; error?: string; durationMs: number };
+    const event = message as IdentityRequestEvent;
     identity.observe({ outcome: event.error ?? String(event.status) }, event.durationMs / 1000);
   });
   subscribe('keystone-authtoken:cache', (message) => {
-    const event = message as { hit: boolean; level: string };
+    const event = message as CacheEvent;
     cache.inc({ level: event.level, hit: String(event.hit) });
   });
-  subscribe('keystone-authtoken:breaker', (message) => breaker.set((message as { state: string }).state === 'open' ? 1 : 0));
+  subscribe('keystone-authtoken:breaker', (message) => breaker.set((message as BreakerEvent).state === 'open' ? 1 : 0));
   subscribe('keystone-authtoken:revocation-refresh', (message) => {
-    const event = message as { ok: boolean; entries?: number };
+    const event = message as RevocationRefreshEvent;
     if (event.ok) revocation.set(event.entries ?? 0);
   });
   return registry;

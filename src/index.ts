@@ -18,7 +18,7 @@ export { FORGEABLE_HEADERS, USER_HEADERS, SERVICE_HEADERS } from './token/header
 export type { Logger } from './logger.js';
 export type { TokenStore } from './cache/token-store.js';
 export { channels as diagnosticsChannels } from './diagnostics.js';
-export type { ValidationEvent } from './diagnostics.js';
+export type { ValidationEvent, CacheEvent, IdentityRequestEvent, CertificateRefetchEvent, RevocationRefreshEvent, BreakerEvent } from './diagnostics.js';
 export { keystoneFastify } from './adapters/fastify.js';
 export { keystoneKoa } from './adapters/koa.js';
 export { keystoneHono } from './adapters/hono.js';

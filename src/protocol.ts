@@ -4,7 +4,7 @@ import { SharedTokenCache } from './cache/shared-cache.js';
 import { AdminToken } from './identity/admin-token.js';
 import { IdentityClient } from './identity/client.js';
 import { PATHS, VersionDiscovery } from './identity/versions.js';
-import { channels, type ValidationEvent } from './diagnostics.js';
+import { channels, type CacheEvent, type ValidationEvent } from './diagnostics.js';
 import { stderrLogger, type Logger } from './logger.js';
 import { resolveOptions, type AuthTokenOptions, type ResolvedOptions } from './options.js';
 import { CertificateStore } from './signing/certificates.js';
@@ -185,6 +185,7 @@ export class AuthProtocol {
       return undefined; // validate() says why
     }
     this.counters.cacheHits++;
+    if (channels.cache.hasSubscribers) channels.cache.publish({ hit: true, level: 'memory' } satisfies CacheEvent);
     const headersOut = (entry.userHeaders ??= userHeaders(entry.identity, this.options.includeServiceCatalog));
     return { status: 'confirmed', identity: entry.identity, service: undefined, headers: headersOut };
   }

@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdirSync, readFileSync, readdirSync, symlinkSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { join, resolve } from 'node:path';
 import { tempDir } from '../helpers/app.js';
@@ -55,6 +55,17 @@ export async function check(token: string): Promise<string> {
   }
 }
 `);
+  // examples/metrics.ts as a user copies it: it imports from the installed package (and prom-client, OpenTelemetry).
+  copyFileSync(join(root, 'examples/metrics.ts'), join(project, 'metrics.ts'));
+  mkdirSync(join(project, 'node_modules/@opentelemetry'), { recursive: true });
+  symlinkSync(join(root, 'node_modules/prom-client'), join(project, 'node_modules/prom-client'));
+  symlinkSync(join(root, 'node_modules/@opentelemetry/api'), join(project, 'node_modules/@opentelemetry/api'));
+  writeFileSync(join(project, 'tsconfig.json'), JSON.stringify({
+    compilerOptions: { strict: true, module: 'NodeNext', moduleResolution: 'NodeNext', target: 'ES2022', noEmit: true, skipLibCheck: true, typeRoots: [join(root, 'node_modules/@types')], types: ['node'] },
+    files: ['metrics.ts'],
+  }));
+  const tscFirst = createRequire(join(root, 'package.json')).resolve('typescript/bin/tsc');
+  execFileSync(process.execPath, [tscFirst, '-p', 'tsconfig.json'], { cwd: project, stdio: 'inherit' });
   writeFileSync(join(project, 'tsconfig.json'), JSON.stringify({
     compilerOptions: { strict: true, module: 'NodeNext', moduleResolution: 'NodeNext', target: 'ES2022', noEmit: true, skipLibCheck: false, typeRoots: [join(root, 'node_modules/@types')], types: ['node'] },
     files: ['consumer.ts'],
