@@ -15,6 +15,7 @@ import { checkAccessRules } from './token/access-rules.js';
 import { checkBind } from './token/bind.js';
 import { classifyToken, type TokenFormat } from './token/format.js';
 import { OnlineValidator } from './validators/online.js';
+import { MonitoredValidator, type ValidationHealth } from './health.js';
 import { PkiValidator } from './validators/pki.js';
 import type { TokenValidator } from './validators/validator.js';
 import { hashToken, tokenLogId } from './token/hash.js';
@@ -45,13 +46,33 @@ export interface RequestContext {
 
 /** A snapshot for /healthz: plain values, no secrets. */
 export interface Health {
-  /** up: the last request to the identity server succeeded; down: it failed; unknown: none yet. */
-  identityServer: { state: 'up' | 'down' | 'unknown'; breaker: 'closed' | 'open' | 'half-open'; lastCheckedAt: string | undefined; lastError: string | undefined };
+  /**
+   * up: the last request to the identity server succeeded; down: it failed (unreachable, timeout, 5xx);
+   * refusing: it answers, but refuses the service user (credentials, or the role validation needs) or its
+   * validation endpoint is not Keystone's, so every uncached online token fails; unknown: no request yet.
+   */
+  identityServer: {
+    state: 'up' | 'down' | 'refusing' | 'unknown';
+    breaker: 'closed' | 'open' | 'half-open';
+    lastCheckedAt: string | undefined;
+    lastError: string | undefined;
+    /** The service user's last authentication: authenticated, refused (401/403, with why), or not yet/not configured. */
+    serviceUser: { state: 'authenticated' | 'refused' | 'unknown' | 'not-configured'; lastCheckedAt: string | undefined; lastError: string | undefined };
+    /** Online validation (GET /v3/auth/tokens): see ValidationHealth. */
+    validation: ValidationHealth;
+  };
   /** The signing certificate in use (PKI), if loaded. */
   signingCertificate: { subject: string; serial: string; notAfter: string; expiresInDays: number } | undefined;
   /** The revocation list (PKI), if fetched. */
   revocationList: { entries: number; ageSeconds: number } | undefined;
   cache: { entries: number; approximateBytes: number };
+  /**
+   * The shared cache (memcached_servers, or the `cache` option): not-configured; connected (last operation
+   * succeeded); failing (requests go on without it, validating more often); unknown (no operation yet).
+   */
+  sharedCache:
+    | { state: 'not-configured' }
+    | { state: 'connected' | 'failing' | 'unknown'; store: 'memcached' | 'custom'; servers: string[]; lastError: string | undefined; lastErrorAt: string | undefined };
 }
 
 /** Request headers as node:http gives them (lower-case names). */
@@ -73,7 +94,7 @@ export class AuthProtocol {
   readonly cache: MemoryTokenCache;
   readonly shared: SharedTokenCache | undefined;
   private readonly pki: PkiValidator;
-  private readonly online: OnlineValidator;
+  private readonly online: MonitoredValidator;
   private readonly pending = new Map<string, Promise<CacheEntry>>();
   private readonly sharedWrites = new Set<Promise<void>>();
   private readonly counters = { cmsVerifications: 0, onlineValidations: 0, cacheHits: 0 };
@@ -107,7 +128,10 @@ export class AuthProtocol {
     this.cache = new MemoryTokenCache({ maxEntries: this.options.cacheMaxEntries, maxBytes: this.options.cacheMaxBytes });
     this.shared = SharedTokenCache.fromOptions(this.options, this.logger);
     this.pki = new PkiValidator({ certificates: this.certificates, revocations: this.revocations, options: this.options, counters: this.counters });
-    this.online = new OnlineValidator({ client: this.client, versions: this.versions, adminToken: this.adminToken, includeCatalog: this.options.includeServiceCatalog, counters: this.counters });
+    this.online = new MonitoredValidator(
+      new OnlineValidator({ client: this.client, versions: this.versions, adminToken: this.adminToken, includeCatalog: this.options.includeServiceCatalog, counters: this.counters }),
+      { client: this.client, versions: this.versions, adminToken: this.adminToken, logger: this.logger },
+    );
   }
 
   /**
@@ -129,12 +153,24 @@ export class AuthProtocol {
     const outcome = this.client.lastOutcome;
     const signer = this.certificates.loaded?.signer;
     const fetched = this.revocations.fetchedAtMs;
+    const auth = this.adminToken.lastOutcome;
+    const validation = this.online.health;
+    // Refusing while the refusal is the latest news (an outage after it reads as down).
+    const latest = outcome ? outcome.at - 1000 : 0;
+    const refusing = (auth?.ok === false && auth.at >= latest) || (validation.state === 'failing' && Date.parse(validation.lastCheckedAt!) >= latest);
+    const shared = this.shared?.status;
     return {
       identityServer: {
-        state: outcome === undefined ? 'unknown' : outcome.ok ? 'up' : 'down',
+        state: outcome === undefined ? 'unknown' : refusing ? 'refusing' : !outcome.ok ? 'down' : 'up',
         breaker: this.client.breakerState,
         lastCheckedAt: outcome && new Date(outcome.at).toISOString(),
-        lastError: outcome?.error,
+        lastError: outcome?.error ?? (auth?.ok === false ? auth.error : validation.lastError),
+        serviceUser: {
+          state: !this.adminToken.configured ? 'not-configured' : auth === undefined ? 'unknown' : auth.ok ? 'authenticated' : 'refused',
+          lastCheckedAt: auth && new Date(auth.at).toISOString(),
+          lastError: auth?.error,
+        },
+        validation,
       },
       signingCertificate: signer && {
         subject: signer.subject,
@@ -144,6 +180,9 @@ export class AuthProtocol {
       },
       revocationList: fetched > 0 ? { entries: this.revocations.size, ageSeconds: Math.round((now - fetched) / 1000) } : undefined,
       cache: { entries: this.cache.size, approximateBytes: this.cache.calculatedSize },
+      sharedCache: !this.shared || !shared
+        ? { state: 'not-configured' }
+        : { state: shared.state, ...this.shared.describe, lastError: shared.lastError?.message, lastErrorAt: shared.lastError && new Date(shared.lastError.at).toISOString() },
     };
   }
 

@@ -24,6 +24,10 @@ export const INVALID_MARKER = 'invalid';
  */
 export class SharedTokenCache {
   private failing = false;
+  private lastOkAt = 0;
+  private lastError: { message: string; at: number } | undefined;
+  /** memcached (memcached_servers) or the `cache` option's store; the servers, for health(). */
+  describe: { store: 'memcached' | 'custom'; servers: string[] } = { store: 'custom', servers: [] };
 
   constructor(
     private readonly store: TokenStore,
@@ -37,7 +41,9 @@ export class SharedTokenCache {
     if (options.cache) return new SharedTokenCache(options.cache, logger, options.memcacheTimeout, security);
     if (options.memcachedServers.length > 0) {
       const store = new MemcachedStore(options.memcachedServers, { timeoutMs: options.memcacheTimeout, logger });
-      return new SharedTokenCache(store, logger, options.memcacheTimeout, security);
+      const cache = new SharedTokenCache(store, logger, options.memcacheTimeout, security);
+      cache.describe = { store: 'memcached', servers: [...options.memcachedServers] };
+      return cache;
     }
     return undefined;
   }
@@ -90,14 +96,21 @@ export class SharedTokenCache {
       ]);
       if (this.failing) this.logger.info({}, 'shared token cache reachable again');
       this.failing = false;
+      this.lastOkAt = Date.now();
       return result;
     } catch (error) {
       if (!this.failing) this.logger.warn({ operation, error: (error as Error).message }, 'shared token cache unavailable; validating without it');
       this.failing = true;
+      this.lastError = { message: `${operation}: ${(error as Error).message}`, at: Date.now() };
       return undefined;
     } finally {
       clearTimeout(timer);
     }
+  }
+
+  /** connected: the last operation succeeded; failing: it did not (requests go on without it); unknown: none yet. */
+  get status(): { state: 'connected' | 'failing' | 'unknown'; lastOkAt: number; lastError: { message: string; at: number } | undefined } {
+    return { state: this.failing ? 'failing' : this.lastOkAt > 0 ? 'connected' : 'unknown', lastOkAt: this.lastOkAt, lastError: this.lastError };
   }
 
   async close(): Promise<void> {

@@ -19,6 +19,8 @@ export class AdminToken {
   private expiresAt = 0;
   private inFlight: Promise<string> | undefined;
   private catalogEndpoint: string | undefined;
+  /** The last authentication of the service user: accepted, or refused (401/403) with why; for health(). */
+  lastOutcome: { ok: boolean; at: number; error?: string } | undefined;
 
   constructor(
     private readonly client: IdentityClient,
@@ -88,7 +90,9 @@ export class AdminToken {
     const label = `POST ${base ?? ''}${path} (${credentials.describe})`;
     const response = await this.client.request({ method: 'POST', path, label, json, base });
     if (response.status === 401 || response.status === 403) {
-      throw new IdentityServerError('ERR_IDENTITY_AUTH', `the identity server refused the service credentials, ${credentials.describe} (HTTP ${response.status}); check them (user, password, their domains, the project and its domain)`);
+      const error = new IdentityServerError('ERR_IDENTITY_AUTH', `the identity server refused the service credentials, ${credentials.describe} (HTTP ${response.status}); check them (user, password, their domains, the project and its domain)`);
+      this.lastOutcome = { ok: false, at: Date.now(), error: error.message };
+      throw error;
     }
     if (response.status !== 200 && response.status !== 201) {
       throw new IdentityServerError('ERR_IDENTITY_RESPONSE', `${label} answered ${response.status}`);
@@ -109,6 +113,7 @@ export class AdminToken {
     const expiresAt = typeof expires === 'string' ? Date.parse(expires) : NaN;
     this.token = token;
     this.expiresAt = Number.isNaN(expiresAt) ? Date.now() + 10 * 60_000 : expiresAt;
+    this.lastOutcome = { ok: true, at: Date.now() };
     return token;
   }
 }
