@@ -1,10 +1,14 @@
 import type { IncomingMessage } from 'node:http';
+import type { KeystoneAuthError } from '../errors.js';
 import type { AuthTokenOptions } from '../options.js';
+import { controlsOf, type KeystoneControls } from './controls.js';
+import type { KeystoneContext } from './refusal.js';
 import { RequestHandler } from './handler.js';
 import { pathOf, stripForgeableHeaders } from './core.js';
 
 /** The parts of Fastify the plugin uses (structural: no dependency on fastify's types). */
 interface FastifyLike {
+  decorate(name: string, value: unknown): unknown;
   decorateRequest(name: string, value: unknown): unknown;
   addHook(name: 'onRequest', hook: (request: FastifyRequestLike, reply: FastifyReplyLike) => Promise<unknown>): unknown;
   addHook(name: 'onClose', hook: () => Promise<void>): unknown;
@@ -22,15 +26,31 @@ interface FastifyReplyLike {
   send(payload: string): unknown;
 }
 
+// Declaration merging, as @fastify/jwt does: typed request.keystone and fastify.keystone wherever fastify is installed.
+declare module 'fastify' {
+  interface FastifyInstance {
+    /** keystone-authtoken's readiness, health and core: `await fastify.keystone.ready()`, `fastify.keystone.health()`. */
+    keystone: KeystoneControls;
+  }
+  interface FastifyRequest {
+    /** The confirmed identity (user token, and `service` for an X-Service-Token). */
+    keystone: KeystoneContext | undefined;
+    /** Why the request was refused, under delay_auth_decision. */
+    keystoneError: KeystoneAuthError | undefined;
+  }
+}
+
 /**
  * keystone-authtoken as a Fastify plugin (an onRequest hook, not encapsulated, so it guards the routes registered
  * beside it): `await app.register(keystoneFastify, options)`. Confirmed requests get the identity headers and
  * `request.keystone`; refused ones are answered 401/503 (with `onError: 'next'`, the error is thrown to Fastify's
- * error handler instead); `request.keystoneError` under delay_auth_decision. Closing the app closes the protocol.
+ * error handler instead); `request.keystoneError` under delay_auth_decision; `fastify.keystone.ready()` and `.health()` for readiness and
+ * health endpoints. Closing the app closes the protocol.
  */
 export async function keystoneFastify(fastify: FastifyLike, options: AuthTokenOptions): Promise<void> {
   const handler = new RequestHandler(options);
   const onError = handler.protocol.options.onError;
+  fastify.decorate('keystone', controlsOf(handler.protocol));
   fastify.decorateRequest('keystone', undefined);
   fastify.decorateRequest('keystoneError', undefined);
   fastify.addHook('onRequest', async (request, reply) => {

@@ -1,4 +1,7 @@
+import type { KeystoneAuthError } from '../errors.js';
 import type { AuthTokenOptions } from '../options.js';
+import { controlsOf, type KeystoneControls } from './controls.js';
+import type { KeystoneContext } from './refusal.js';
 import type { RequestHeaders } from '../protocol.js';
 import { RequestHandler } from './handler.js';
 import { isForgeable } from './core.js';
@@ -10,13 +13,23 @@ interface HonoContextLike {
   body(data: string, status: number, headers: Record<string, string>): Response;
 }
 
+// Declaration merging: c.get('keystone') typed wherever hono is installed.
+declare module 'hono' {
+  interface ContextVariableMap {
+    /** The confirmed identity (user token, and `service` for an X-Service-Token). */
+    keystone: KeystoneContext | undefined;
+    /** Why the request was refused, under delay_auth_decision. */
+    keystoneError: KeystoneAuthError | undefined;
+  }
+}
+
 /**
  * keystone-authtoken as Hono middleware: `app.use(keystoneHono(options))`. A Web Request's headers cannot be
  * changed, so the request is replaced by one without the forged identity headers and with the confirmed ones;
  * `c.get('keystone')` holds the identity (`c.get('keystoneError')` under delay_auth_decision). Refused requests
- * are answered 401/503 (with `onError: 'next'`, the error is thrown for `app.onError`). `.close()` stops it.
+ * are answered 401/503 (with `onError: 'next'`, the error is thrown for `app.onError`). `.ready()`, `.health()` for readiness and health endpoints; `.close()` stops it.
  */
-export function keystoneHono(options: AuthTokenOptions): ((c: HonoContextLike, next: () => Promise<void>) => Promise<Response | void>) & { handler: RequestHandler; close(): Promise<void> } {
+export function keystoneHono(options: AuthTokenOptions): ((c: HonoContextLike, next: () => Promise<void>) => Promise<Response | void>) & KeystoneControls & { handler: RequestHandler; close(): Promise<void> } {
   const handler = new RequestHandler(options);
   const onError = handler.protocol.options.onError;
   const middleware = async (c: HonoContextLike, next: () => Promise<void>) => {
@@ -45,5 +58,5 @@ export function keystoneHono(options: AuthTokenOptions): ((c: HonoContextLike, n
     }
     await next();
   };
-  return Object.assign(middleware, { handler, close: () => handler.protocol.close() });
+  return Object.assign(middleware, controlsOf(handler.protocol), { handler, close: () => handler.protocol.close() });
 }

@@ -1,5 +1,8 @@
 import type { IncomingMessage } from 'node:http';
+import type { KeystoneAuthError } from '../errors.js';
 import type { AuthTokenOptions } from '../options.js';
+import { controlsOf, type KeystoneControls } from './controls.js';
+import type { KeystoneContext } from './refusal.js';
 import { RequestHandler } from './handler.js';
 import { stripForgeableHeaders } from './core.js';
 
@@ -14,13 +17,23 @@ interface KoaContextLike {
   set(field: Record<string, string>): void;
 }
 
+// Declaration merging: ctx.state.keystone typed wherever koa's types are installed.
+declare module 'koa' {
+  interface DefaultState {
+    /** The confirmed identity (user token, and `service` for an X-Service-Token). */
+    keystone?: KeystoneContext;
+    /** Why the request was refused, under delay_auth_decision. */
+    keystoneError?: KeystoneAuthError;
+  }
+}
+
 /**
  * keystone-authtoken as Koa middleware: `app.use(keystoneKoa(options))`. Confirmed requests get the identity
  * headers and `ctx.state.keystone`; refused ones are answered 401/503 (with `onError: 'next'`, the error is
  * thrown for Koa's error handling: it has `status`, `expose` false and `headers`); `ctx.state.keystoneError`
- * under delay_auth_decision. `.close()` stops the protocol's timers and sockets.
+ * under delay_auth_decision. `.ready()`, `.health()` for readiness and health endpoints; `.close()` stops the protocol's timers and sockets.
  */
-export function keystoneKoa(options: AuthTokenOptions): ((ctx: KoaContextLike, next: () => Promise<unknown>) => Promise<void>) & { handler: RequestHandler; close(): Promise<void> } {
+export function keystoneKoa(options: AuthTokenOptions): ((ctx: KoaContextLike, next: () => Promise<unknown>) => Promise<void>) & KeystoneControls & { handler: RequestHandler; close(): Promise<void> } {
   const handler = new RequestHandler(options);
   const onError = handler.protocol.options.onError;
   const middleware = async (ctx: KoaContextLike, next: () => Promise<unknown>) => {
@@ -42,5 +55,5 @@ export function keystoneKoa(options: AuthTokenOptions): ((ctx: KoaContextLike, n
     }
     await next();
   };
-  return Object.assign(middleware, { handler, close: () => handler.protocol.close() });
+  return Object.assign(middleware, controlsOf(handler.protocol), { handler, close: () => handler.protocol.close() });
 }

@@ -5,7 +5,7 @@ import Fastify from 'fastify';
 import Koa from 'koa';
 import { Hono } from 'hono';
 import { serve } from '@hono/node-server';
-import { keystoneFastify, keystoneHono, keystoneKoa, type AuthTokenOptions } from '../../src/index.js';
+import { keystoneFastify, keystoneHono, keystoneKoa, type AuthTokenOptions, type Health } from '../../src/index.js';
 import { startIdentityServer, type IdentityServer } from '../../src/testing/index.js';
 import { CapturingLogger, tempDir } from '../helpers/app.js';
 
@@ -32,7 +32,7 @@ const FRAMEWORKS: Record<string, (extra?: Partial<AuthTokenOptions>) => Promise<
   async fastify(extra) {
     const app = Fastify();
     await app.register(keystoneFastify, options(extra));
-    app.get('/whoami', async (request) => ({ roles: request.headers['x-roles'] ?? null, forged: request.headers['x_roles'] ?? null, user: (request as unknown as { keystone?: { user: { id: string } } }).keystone?.user.id ?? null }));
+    app.get('/whoami', async (request) => ({ roles: request.headers['x-roles'] ?? null, forged: request.headers['x_roles'] ?? null, user: request.keystone?.user.id ?? null }));
     app.get('/healthz', async () => ({ ok: true }));
     const address = await app.listen({ port: 0, host: '127.0.0.1' });
     return { url: address, close: () => app.close() };
@@ -42,7 +42,7 @@ const FRAMEWORKS: Record<string, (extra?: Partial<AuthTokenOptions>) => Promise<
     const app = new Koa();
     app.use(auth);
     app.use((ctx) => {
-      ctx.body = ctx.path === '/healthz' ? { ok: true } : { roles: ctx.get('x-roles') || null, forged: ctx.get('x_roles') || null, user: (ctx.state.keystone as { user: { id: string } } | undefined)?.user.id ?? null };
+      ctx.body = ctx.path === '/healthz' ? { ok: true } : { roles: ctx.get('x-roles') || null, forged: ctx.get('x_roles') || null, user: ctx.state.keystone?.user.id ?? null };
     });
     const server = app.listen(0, '127.0.0.1');
     await new Promise((resolve) => server.once('listening', resolve));
@@ -57,7 +57,7 @@ const FRAMEWORKS: Record<string, (extra?: Partial<AuthTokenOptions>) => Promise<
   },
   async hono(extra) {
     const auth = keystoneHono(options(extra));
-    const app = new Hono<{ Variables: { keystone?: { user: { id: string } } } }>();
+    const app = new Hono();
     app.use(auth);
     app.get('/whoami', (c) => c.json({ roles: c.req.header('x-roles') ?? null, forged: c.req.header('x_roles') ?? null, user: c.get('keystone')?.user.id ?? null }));
     app.get('/healthz', (c) => c.json({ ok: true }));
@@ -112,5 +112,27 @@ test("fastify with onError 'next': the refusal goes to Fastify's error handler",
     assert.deepEqual(await refused.json(), { problem: 'ERR_TOKEN_MISSING' });
   } finally {
     await app.close();
+  }
+});
+
+test('readiness and health from each adapter, typed: fastify.keystone, and the Koa and Hono middleware objects', async () => {
+  const today = () => options({ identity_uri: undefined, admin_user: undefined, admin_password: undefined, admin_tenant_name: undefined, ...idp.serviceCredentials });
+  const fastify = Fastify();
+  await fastify.register(keystoneFastify, today());
+  const koa = keystoneKoa(today());
+  const hono = keystoneHono(today());
+  try {
+    await fastify.ready();
+    const controls = [fastify.keystone, koa, hono];
+    for (const control of controls) {
+      await control.ready();
+      const health: Health = control.health();
+      assert.equal(health.identityServer.state, 'up');
+      assert.equal(health.identityServer.serviceUser.state, 'authenticated');
+    }
+  } finally {
+    await fastify.close();
+    await koa.close();
+    await hono.close();
   }
 });
