@@ -58,6 +58,11 @@ export class KeystoneAuthError extends Error {
   readonly code: ErrorCode;
   /** The HTTP status a request refused for this reason gets. */
   readonly status: number;
+  /**
+   * With `onError: 'next'`, on the error a refused request hands to the application's error handler: the headers
+   * the answer needs (WWW-Authenticate of a 401, Retry-After of a 503, content-type). Undefined otherwise.
+   */
+  headers?: Record<string, string>;
   constructor(code: ErrorCode, message: string, options?: { cause?: unknown; status?: number }) {
     super(message, options?.cause === undefined ? undefined : { cause: options.cause });
     this.code = code;

@@ -20,13 +20,13 @@ export interface Identity {
   /** The domain a domain-scoped v3 token is scoped to. */
   domain: NamedRef | undefined;
   /** Role names. */
-  roles: string[];
-  roleIds: string[];
+  roles: readonly string[];
+  roleIds: readonly string[];
   expiresAt: Date;
   issuedAt: Date | undefined;
-  auditIds: string[];
+  auditIds: readonly string[];
   /** Service catalog in the v2 shape (v3 catalogs converted), if the token has one. */
-  catalog: unknown[] | undefined;
+  catalog: readonly unknown[] | undefined;
   /** Token binding information, if any. */
   bind: Record<string, unknown> | undefined;
   isAdminProject: boolean;
