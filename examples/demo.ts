@@ -1,11 +1,13 @@
-// npm start: an embedded identity server on 127.0.0.1 and an example API protected by keystone-authtoken.
-// Prints ready-to-paste curl lines (a valid token, a revoked token, no token) and stays up until Ctrl-C.
+// npm start: an embedded identity server on 127.0.0.1 and an example API protected by keystone-authtoken,
+// configured as today's [keystone_authtoken] sections are (auth_type password, auth_url, no identity_uri).
+// Prints ready-to-paste curl lines: today's tokens first (Fernet, JWS, validated online), PKI and PKIZ beside
+// them (verified in-process), a revoked token and no token; stays up until Ctrl-C.
 import express from 'express';
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import type { AddressInfo } from 'node:net';
-import { authToken } from '../src/index.js';
-import { startIdentityServer } from '../src/testing/index.js';
+import { authToken } from 'keystone-authtoken';
+import { startIdentityServer } from 'keystone-authtoken/testing';
 
 const port = Number(process.env.PORT ?? 0);
 const signingDir = process.env.SIGNING_DIR ?? join(process.cwd(), '.demo-signing-dir');
@@ -13,9 +15,8 @@ mkdirSync(signingDir, { recursive: true, mode: 0o700 });
 
 const idp = await startIdentityServer();
 const auth = authToken({
-  identity_uri: idp.url,
+  ...idp.serviceCredentials, // auth_type password, auth_url, username, password, user_domain_name, project_name, ...
   www_authenticate_uri: `${idp.url}/`,
-  ...idp.adminCredentials,
   signing_dir: signingDir,
   revocation_cache_time: 10,
   logger: {
@@ -39,23 +40,31 @@ const server = app.listen(port, '127.0.0.1');
 await new Promise((resolve) => server.once('listening', resolve));
 const api = `http://127.0.0.1:${(server.address() as AddressInfo).port}/v1/things`;
 
-const pki = await idp.issueToken({ user: 'alice', project: 'demo', roles: ['member', 'reader'], format: 'pki' });
+const fernet = await idp.issueToken({ user: 'alice', project: 'demo', roles: ['member', 'reader'], format: 'fernet' });
+const jws = await idp.issueToken({ user: 'carol', project: 'demo', roles: ['reader'], format: 'jws' });
+const pki = await idp.issueToken({ user: 'dave', project: 'demo', roles: ['member'], format: 'pki' });
 const pkiz = await idp.issueToken({ user: 'bob', project: 'demo', roles: ['admin'], format: 'pkiz' });
-const revoked = await idp.issueToken({ user: 'mallory', project: 'demo', roles: ['member'], format: 'pki' });
+const revoked = await idp.issueToken({ user: 'mallory', project: 'demo', roles: ['member'], format: 'fernet' });
 idp.revoke(revoked);
 
 console.log(`
 keystone-authtoken demo
-  identity server : ${idp.url}   (its own test PKI; signing_dir ${signingDir})
-  example API     : ${api}
+  identity server : ${idp.url}   (auth_url ${idp.serviceCredentials.auth_url}; its own Fernet key, JWS key and test PKI)
+  example API     : ${api}   (signing_dir ${signingDir}, for PKI tokens)
 
-A valid PKI token (200, the API echoes the identity headers it saw):
+Today's Keystone: a Fernet token (200, validated online; the API echoes the identity headers it saw):
+curl -s -H 'X-Auth-Token: ${fernet}' ${api}
+
+A JWS token (ES256, validated online; 200):
+curl -s -H 'X-Auth-Token: ${jws}' ${api}
+
+The PKI era: a PKI token (verified in-process; 200):
 curl -s -H 'X-Auth-Token: ${pki}' ${api}
 
-A valid PKIZ token (200):
+A PKIZ token (200):
 curl -s -H 'X-Auth-Token: ${pkiz}' ${api}
 
-A revoked token (401):
+A revoked Fernet token (401):
 curl -si -H 'X-Auth-Token: ${revoked}' ${api}
 
 No token (401 with WWW-Authenticate):

@@ -10,7 +10,7 @@ function parseCurl(line: string): { url: string; token: string | undefined } {
   return { url, token };
 }
 
-test('npm start: the demo prints curl lines whose requests succeed, are refused as revoked, and ask for a token', async () => {
+test('npm start: the demo prints curl lines, today\'s tokens first (Fernet, JWS) then PKI and PKIZ, whose requests succeed, are refused as revoked, and ask for a token', async () => {
   const child = spawn(process.execPath, ['--import', 'tsx', 'examples/demo.ts'], {
     env: { ...process.env, SIGNING_DIR: tempDir('kat-demo-') },
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -26,7 +26,12 @@ test('npm start: the demo prints curl lines whose requests succeed, are refused 
       await new Promise((resolve) => setTimeout(resolve, 100));
     }
     const lines = output.split('\n').filter((line) => line.startsWith('curl '));
-    assert.equal(lines.length, 4, output);
+    assert.equal(lines.length, 6, output);
+    const tokens = lines.map((line) => parseCurl(line).token);
+    assert.match(tokens[0]!, /^gAAAAA[\w-]+$/, 'first a Fernet token');
+    assert.match(tokens[1]!, /^eyJhbGciOiJFUzI1NiIsInR5cCI6IkpXVCJ9\.[\w-]+\.[\w-]+$/, 'then a JWS token (ES256)');
+    assert.match(tokens[2]!, /^MII/, 'then PKI');
+    assert.match(tokens[3]!, /^PKIZ_/, 'then PKIZ');
     const outcomes = [];
     for (const line of lines) {
       const { url, token } = parseCurl(line);
@@ -37,11 +42,15 @@ test('npm start: the demo prints curl lines whose requests succeed, are refused 
     assert.equal(outcomes[0]!.body.headers['x-user-name'], 'alice');
     assert.equal(outcomes[0]!.body.headers['x-identity-status'], 'Confirmed');
     assert.equal(outcomes[1]!.status, 200);
-    assert.equal(outcomes[1]!.body.keystone.user.name, 'bob');
-    assert.equal(outcomes[2]!.status, 401);
-    assert.equal(outcomes[2]!.body.error.reason, 'ERR_TOKEN_REVOKED');
-    assert.equal(outcomes[3]!.status, 401);
-    assert.match(outcomes[3]!.www ?? '', /^Keystone uri="http:\/\/127\.0\.0\.1:\d+\/"$/);
+    assert.equal(outcomes[1]!.body.keystone.user.name, 'carol');
+    assert.equal(outcomes[2]!.status, 200);
+    assert.equal(outcomes[2]!.body.keystone.user.name, 'dave');
+    assert.equal(outcomes[3]!.status, 200);
+    assert.equal(outcomes[3]!.body.keystone.user.name, 'bob');
+    assert.equal(outcomes[4]!.status, 401);
+    assert.equal(outcomes[4]!.body.error.reason, 'ERR_TOKEN_INVALID', 'a revoked online token is unknown to the identity server');
+    assert.equal(outcomes[5]!.status, 401);
+    assert.match(outcomes[5]!.www ?? '', /^Keystone uri="http:\/\/127\.0\.0\.1:\d+\/"$/);
   } finally {
     child.kill('SIGINT');
   }
