@@ -2,7 +2,10 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import express from 'express';
 import { spawnSync } from 'node:child_process';
+import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:http';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import type { AddressInfo } from 'node:net';
 import { authToken, type AuthTokenOptions } from '../../src/index.js';
 import { startIdentityServer, type IdentityServer } from '../../src/testing/index.js';
@@ -126,5 +129,23 @@ print(json.dumps(jwt.decode(sys.argv[2], sys.argv[1], algorithms='ES256')))`;
     assert.equal(payload.openstack_project_id, 'p-1');
   } finally {
     await idp.close();
+  }
+});
+
+test("the README's complete Fernet example ('Testing your own API') runs and passes as written", () => {
+  const readme = readFileSync(new URL('../../README.md', import.meta.url), 'utf8');
+  const example = [...readme.matchAll(/```ts\n([\s\S]*?)```/g)].map((m) => m[1]!).find((text) => text.startsWith('// test/api.test.ts'));
+  assert.ok(example, 'the example is in the README');
+  const root = fileURLToPath(new URL('../..', import.meta.url));
+  const file = join(root, `.readme-example-${process.pid}.test.ts`); // inside the project: its node_modules and tsconfig paths
+  writeFileSync(file, example);
+  try {
+    const env = { ...process.env };
+    delete env.NODE_TEST_CONTEXT; // a test process of its own, reporting as TAP
+    const run = spawnSync(process.execPath, ['--import', 'tsx', '--test', '--test-reporter=tap', file], { cwd: root, encoding: 'utf8', env });
+    assert.equal(run.status, 0, run.stdout + run.stderr);
+    assert.match(run.stdout, /# pass 1/);
+  } finally {
+    rmSync(file, { force: true });
   }
 });
