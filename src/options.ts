@@ -118,85 +118,288 @@ export const EXTRA_DECLARATIONS: readonly OptionDeclaration[] = [
 
 /** Options as users write them: keystone_authtoken names, with values typed or as strings from an INI file. */
 export interface AuthTokenOptions {
+  /**
+   * `[keystone_authtoken] www_authenticate_uri`. Public identity endpoint named in WWW-Authenticate of 401 answers.
+   * Falls back to auth_uri, then (with a warning) identity_uri.
+   */
   www_authenticate_uri?: string;
+  /**
+   * `[keystone_authtoken] auth_uri`. Public identity endpoint (deprecated in favour of www_authenticate_uri); also
+   * the fallback of identity_uri.
+   */
   auth_uri?: string;
+  /**
+   * `[keystone_authtoken] identity_uri`. Admin identity endpoint the middleware talks to, e.g.
+   * http://127.0.0.1:35357/. Overrides auth_host/auth_port/auth_protocol/auth_admin_prefix.
+   */
   identity_uri?: string;
+  /**
+   * `[keystone_authtoken] auth_host`. Legacy: host of the admin identity endpoint (use identity_uri). Default:
+   * `127.0.0.1`.
+   */
   auth_host?: string;
+  /**
+   * `[keystone_authtoken] auth_port`. Legacy: port of the admin identity endpoint (use identity_uri). Default:
+   * `35357`.
+   */
   auth_port?: number | string;
+  /**
+   * `[keystone_authtoken] auth_protocol`. Legacy: http or https for the admin identity endpoint (use identity_uri).
+   * Default: `https`.
+   */
   auth_protocol?: 'http' | 'https';
+  /** `[keystone_authtoken] auth_admin_prefix`. Legacy: path prefix of the admin identity endpoint (use identity_uri). */
   auth_admin_prefix?: string;
+  /**
+   * `[keystone_authtoken] auth_version`. Identity API version to use: v2.0 or v3. Unset: discovered from the identity
+   * server, preferring v3.
+   */
   auth_version?: string;
+  /**
+   * `[keystone_authtoken] delay_auth_decision`. Do not answer 401 for missing or invalid tokens: set
+   * X-Identity-Status: Invalid and let the application decide. Default: `false`.
+   */
   delay_auth_decision?: boolean | string;
+  /**
+   * `[keystone_authtoken] http_connect_timeout`. Seconds to wait for the identity server (connection and answer).
+   * Unset: 10.
+   */
   http_connect_timeout?: number | string;
+  /**
+   * `[keystone_authtoken] http_request_max_retries`. How many times a failed request to the identity server is
+   * retried, with backoff. Default: `3`.
+   */
   http_request_max_retries?: number | string;
+  /**
+   * `[keystone_authtoken] admin_token`. A fixed admin token for the identity server (bootstrap only; prefer
+   * admin_user/admin_password).
+   */
   admin_token?: string;
+  /** `[keystone_authtoken] admin_user`. Service user that validates tokens and fetches the revocation list. */
   admin_user?: string;
+  /** `[keystone_authtoken] admin_password`. Password of admin_user. */
   admin_password?: string;
+  /** `[keystone_authtoken] admin_tenant_name`. Project (tenant) of admin_user. Default: `admin`. */
   admin_tenant_name?: string;
-  /** A token store with async get/set (e.g. Redis). */
+  /**
+   * `[keystone_authtoken] cache`. In Python, the WSGI environment key of a cache object. Here: an object with async
+   * get(key) and set(key, value, ttlSeconds), e.g. a Redis store.
+   */
   cache?: TokenStore;
+  /** `[keystone_authtoken] certfile`. Client certificate (PEM file) for TLS to the identity server. */
   certfile?: string;
+  /** `[keystone_authtoken] keyfile`. Private key (PEM file) of certfile. */
   keyfile?: string;
+  /**
+   * `[keystone_authtoken] cafile`. CA bundle (PEM file) to verify the identity server's TLS certificate. Unset: the
+   * system CAs.
+   */
   cafile?: string;
+  /**
+   * `[keystone_authtoken] insecure`. Do not verify the identity server's TLS certificate (tests only). Default:
+   * `false`.
+   */
   insecure?: boolean | string;
+  /**
+   * `[keystone_authtoken] signing_dir`. Directory for signing_cert.pem, cacert.pem and revoked.pem. Unset: a fresh
+   * private temporary directory.
+   */
   signing_dir?: string;
+  /**
+   * `[keystone_authtoken] memcached_servers`. host:port of memcached servers for a token cache shared by several API
+   * nodes. Unset: in-process cache only.
+   */
   memcached_servers?: string[] | string;
+  /**
+   * `[keystone_authtoken] token_cache_time`. Seconds a validated token is cached (never past its expiry). -1 disables
+   * the cache. Default: `300`.
+   */
   token_cache_time?: number | string;
+  /** `[keystone_authtoken] revocation_cache_time`. Seconds between refreshes of the revocation list. Default: `10`. */
   revocation_cache_time?: number | string;
+  /**
+   * `[keystone_authtoken] memcache_security_strategy`. Protection of memcached entries: None, MAC (authenticated) or
+   * ENCRYPT (authenticated and encrypted). Default: `None`.
+   */
   memcache_security_strategy?: 'None' | 'MAC' | 'ENCRYPT' | string;
+  /** `[keystone_authtoken] memcache_secret_key`. Secret of memcache_security_strategy MAC or ENCRYPT. */
   memcache_secret_key?: string;
+  /**
+   * `[keystone_authtoken] include_service_catalog`. Set X-Service-Catalog (v3 catalogs converted to the v2 shape).
+   * Default: `true`.
+   */
   include_service_catalog?: boolean | string;
+  /**
+   * `[keystone_authtoken] enforce_token_bind`. Token binding: disabled, permissive, strict, required, or the name of
+   * a bind method that must be present. Default: `permissive`.
+   */
   enforce_token_bind?: string;
+  /**
+   * `[keystone_authtoken] check_revocations_for_cached`. Check cached PKI tokens against the revocation list on every
+   * request. Default: `false`.
+   */
   check_revocations_for_cached?: boolean | string;
+  /**
+   * `[keystone_authtoken] hash_algorithms`. Hash algorithms for PKI token ids: the first names in-process cache
+   * entries, all are checked against the revocation list. Default: `md5`.
+   */
   hash_algorithms?: string[] | string;
+  /**
+   * `[keystone_authtoken] service_token_roles`. A service token (X-Service-Token) must carry one of these roles to be
+   * reported as valid. Default: `service`.
+   */
   service_token_roles?: string[] | string;
+  /**
+   * `[keystone_authtoken] service_token_roles_required`. Refuse service tokens without one of service_token_roles.
+   * Default true (keystonemiddleware 10.1 still defaults to false, with a deprecation warning): a token without a
+   * service role must not pass as a service token. Default: `true`.
+   */
   service_token_roles_required?: boolean | string;
+  /** A pino-compatible logger ({ debug, info, warn, error }). Default: warnings and errors on stderr. */
   logger?: Logger;
-  /** The Kerberos principal a request authenticated as (REMOTE_USER), for tokens bound to Kerberos. */
+  /**
+   * (req) => the Kerberos principal the request authenticated as, or undefined: keystonemiddleware's REMOTE_USER
+   * (e.g. read from a header your authenticating proxy sets and clients cannot). Tokens bound to Kerberos need it
+   * under enforce_token_bind.
+   */
   remoteUser?: (req: IncomingMessage) => string | undefined;
+  /** Longest token accepted, in characters, checked before decoding. Default: `65536`. */
   maxTokenLength?: number;
+  /** Largest inflated PKIZ token in bytes (zlib bomb guard). Default: `1048576`. */
   maxInflatedBytes?: number;
+  /** Entries of the in-process token cache. Default: `10000`. */
   cacheMaxEntries?: number;
+  /** Approximate bytes of the in-process token cache. Default: `67108864`. */
   cacheMaxBytes?: number;
+  /** Seconds between two refetches of the signing certificates caused by tokens from an unknown signer. Default: `60`. */
   certificateRefetchCooldown?: number;
+  /**
+   * Seconds a revocation list may be used past its refresh time while the identity server cannot give a new one; past
+   * it, uncached PKI tokens get 503. Default: `300`.
+   */
   revocationMaxStaleness?: number;
+  /** Largest answer accepted from the identity server, in bytes, the revocation list aside. Default: `67108864`. */
   identityResponseMaxBytes?: number;
+  /**
+   * Largest revocation list answer accepted, in bytes: a list of 1,000,000 entries with audit ids is about 160 MB. It
+   * is read as it arrives, on a worker thread, and kept as about 40 bytes per entry. Default: `268435456`.
+   */
   revocationListMaxBytes?: number;
+  /** Milliseconds to wait for memcached before going on without the shared cache. Default: `200`. */
   memcacheTimeout?: number;
+  /**
+   * Use a signing_dir that another user owns or can write, and files in it that are symbolic links or another user's,
+   * with a warning instead of refusing: only where another trusted account manages the directory. Default: `false`.
+   */
   allowInsecureSigningDir?: boolean | string;
-  /** Options a config file held that this library does not use (set by loadConfig, named in a warning). */
+  /**
+   * Set by loadConfig: options of the config section this library does not use (memcache pool tuning, ...); each is
+   * named in a warning at start-up.
+   */
   ignoredOptions?: string[];
+  /**
+   * What a refused request gets: respond (the middleware answers 401/503 itself) or next (next(err) with the
+   * KeystoneAuthError, carrying status, code and the headers to send, for the application's error handler). Default:
+   * `respond`.
+   */
   onError?: 'respond' | 'next';
+  /**
+   * Put the error code (e.g. ERR_TOKEN_EXPIRED) as "reason" in 401/503 bodies. False keeps it out of what clients
+   * see; it is still logged. Default: `true`.
+   */
   exposeReason?: boolean | string;
-  /** Requests left alone (see Unless). */
+  /**
+   * Requests left alone (forged identity headers are still stripped): { path: ["/healthz", /^\/public\//], method:
+   * ["OPTIONS"] } or ({ method, path }) => boolean.
+   */
   unless?: Unless;
+  /**
+   * Consecutive identity server outages (unreachable, timeout, 5xx) after which uncached requests get 503 at once
+   * instead of each waiting for its timeout. Default: `5`.
+   */
   circuitBreakerThreshold?: number | string;
+  /**
+   * Seconds the circuit stays open before one request probes the identity server again (503 answers carry Retry-After
+   * until then). Default: `10`.
+   */
   circuitBreakerHalfOpenAfter?: number | string;
+  /**
+   * `[keystone_authtoken] service_type`. This service's type in the catalog (e.g. compute): application credential
+   * access rules are enforced against it. Unset: tokens with access rules are refused.
+   */
   service_type?: string;
+  /**
+   * `[keystone_authtoken] interface`. Which catalog endpoint of the identity service to use when identity_uri is
+   * unset: public, internal or admin. Default: `internal`.
+   */
   interface?: string;
+  /** `[keystone_authtoken] region_name`. The region whose identity endpoint to use from the catalog. */
   region_name?: string;
+  /**
+   * `[keystone_authtoken] auth_type`. keystoneauth plugin of the service user: password (v3password),
+   * v3applicationcredential or v3token (v2password for old clouds). With auth_url, replaces
+   * admin_user/admin_password.
+   */
   auth_type?: string;
+  /**
+   * `[keystone_authtoken] auth_url`. Where the service user authenticates (keystoneauth), e.g.
+   * http://keystone:5000/v3. Without identity_uri, the identity endpoint is then found in the service catalog
+   * (interface, region_name).
+   */
   auth_url?: string;
+  /** `[keystone_authtoken] username`. Service user name (auth_type password), with user_domain_name or user_domain_id. */
   username?: string;
+  /** `[keystone_authtoken] user_id`. Service user id (instead of username). */
   user_id?: string;
+  /** `[keystone_authtoken] password`. Service user password. */
   password?: string;
+  /** `[keystone_authtoken] user_domain_name`. Domain name of username (any domain, not only Default). */
   user_domain_name?: string;
+  /** `[keystone_authtoken] user_domain_id`. Domain id of username. */
   user_domain_id?: string;
+  /**
+   * `[keystone_authtoken] project_name`. Project the service user scopes to, with project_domain_name or
+   * project_domain_id.
+   */
   project_name?: string;
+  /** `[keystone_authtoken] project_id`. Project id the service user scopes to. */
   project_id?: string;
+  /** `[keystone_authtoken] project_domain_name`. Domain name of project_name. */
   project_domain_name?: string;
+  /** `[keystone_authtoken] project_domain_id`. Domain id of project_name. */
   project_domain_id?: string;
+  /** `[keystone_authtoken] domain_name`. Domain the service user scopes to (instead of a project). */
   domain_name?: string;
+  /** `[keystone_authtoken] domain_id`. Domain id the service user scopes to. */
   domain_id?: string;
+  /**
+   * `[keystone_authtoken] default_domain_name`. Domain name used for the user and project when their own domain
+   * options are unset.
+   */
   default_domain_name?: string;
+  /**
+   * `[keystone_authtoken] default_domain_id`. Domain id used for the user and project when their own domain options
+   * are unset.
+   */
   default_domain_id?: string;
+  /** `[keystone_authtoken] system_scope`. Scope the service user to the system (all) instead of a project. */
   system_scope?: string;
+  /** `[keystone_authtoken] trust_id`. Scope the service user to a trust. */
   trust_id?: string;
+  /** `[keystone_authtoken] tenant_name`. v2 name of project_name. */
   tenant_name?: string;
+  /** `[keystone_authtoken] tenant_id`. v2 name of project_id. */
   tenant_id?: string;
+  /** `[keystone_authtoken] application_credential_id`. Application credential id (auth_type v3applicationcredential). */
   application_credential_id?: string;
+  /**
+   * `[keystone_authtoken] application_credential_name`. Application credential name, with the user (username and
+   * user_domain_name, or user_id).
+   */
   application_credential_name?: string;
+  /** `[keystone_authtoken] application_credential_secret`. Application credential secret. */
   application_credential_secret?: string;
+  /** `[keystone_authtoken] token`. A token the service user authenticates with (auth_type v3token). */
   token?: string;
 }
 

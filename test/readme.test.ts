@@ -5,6 +5,8 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import ts from 'typescript';
 import { renderReadme } from '../scripts/readme-tables.js';
+import { renderOptionDocs } from '../scripts/option-docs.js';
+import { EXTRA_DECLARATIONS, OPTION_DECLARATIONS } from '../src/options.js';
 
 test('the README tables of options, headers and errors match the declarations in src/ (run: npx tsx scripts/readme-tables.ts)', () => {
   const readme = readFileSync(new URL('../README.md', import.meta.url), 'utf8');
@@ -83,4 +85,16 @@ test('every TypeScript snippet of the README type-checks against the package typ
     return `README snippet ${index ?? d.file!.fileName} (${snippets[Number(index)]?.split('\n')[0]}), line ${line + 1}: ${ts.flattenDiagnosticMessageText(d.messageText, '\n')}`;
   });
   assert.deepEqual(problems, []);
+});
+
+test('AuthTokenOptions carries the README table\'s text as doc comments (editor hovers, typedoc): run npx tsx scripts/option-docs.ts', () => {
+  const path = fileURLToPath(new URL('../src/options.ts', import.meta.url));
+  const source = readFileSync(path, 'utf8');
+  assert.equal(renderOptionDocs(source), source, 'src/options.ts doc comments differ from the declarations');
+  const file = ts.createSourceFile(path, source, ts.ScriptTarget.ES2022, true);
+  const options = file.statements.find((s): s is ts.InterfaceDeclaration => ts.isInterfaceDeclaration(s) && s.name.text === 'AuthTokenOptions')!;
+  const documented = options.members.map((member) => ({ name: member.name!.getText(file), doc: ts.getJSDocCommentsAndTags(member).length > 0 }));
+  assert.deepEqual(documented.filter((m) => !m.doc).map((m) => m.name), [], 'every option has a doc comment');
+  const declared = new Set([...OPTION_DECLARATIONS, ...EXTRA_DECLARATIONS].map((d) => d.name));
+  assert.deepEqual(documented.map((m) => m.name).filter((name) => !declared.has(name)), [], 'every option is declared (and so in the README table)');
 });
