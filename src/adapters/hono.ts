@@ -1,3 +1,4 @@
+import type {} from 'hono'; // loads the module augmented below (types only: nothing is imported at run time)
 import type { KeystoneAuthError } from '../errors.js';
 import type { AuthTokenOptions } from '../options.js';
 import { controlsOf, type KeystoneControls } from './controls.js';

@@ -1,4 +1,5 @@
 import type { IncomingMessage } from 'node:http';
+import type {} from 'koa'; // loads the module augmented below (types only: nothing is imported at run time)
 import type { KeystoneAuthError } from '../errors.js';
 import type { AuthTokenOptions } from '../options.js';
 import { controlsOf, type KeystoneControls } from './controls.js';

@@ -5,6 +5,7 @@ import { classifyToken } from '../../src/token/format.js';
 import { keystoneMissing, startKeystone, type RunningKeystone } from '../helpers/keystone.mjs';
 import { KeystoneApi } from '../helpers/keystone-api.js';
 import { CapturingLogger } from '../helpers/app.js';
+import { startIdentityServer } from '../../src/testing/index.js';
 
 /**
  * JWS tokens (Keystone's [token] provider = jws, ES256 JSON Web Signatures): validated online like Fernet. The
@@ -42,4 +43,22 @@ test('a JWS token from a real Keystone is validated online; revoked, it is refus
   } finally {
     await protocol.close();
   }
+});
+
+test("the test kit's JWS token has this Keystone's header, claim names, signature length and token length", async () => {
+  const api = new KeystoneApi(keystone.url, keystone.adminPassword);
+  const real = await api.authenticate({ user: { name: 'admin', domain: { id: 'default' }, password: keystone.adminPassword } }, { project: { name: 'admin', domain: { id: 'default' } } });
+  const idp = await startIdentityServer();
+  const kit = await idp.issueToken({ format: 'jws', userId: real.body.token.user.id, projectId: real.body.token.project.id });
+  const parts = (token: string) => token.split('.').map((part, i) => (i < 2 ? JSON.parse(Buffer.from(part, 'base64url').toString('utf8')) : Buffer.from(part, 'base64url')));
+  const [rh, rp, rs] = parts(real.token);
+  const [kh, kp, ks] = parts(kit);
+  assert.deepEqual(kh, rh);
+  assert.deepEqual(rh, { alg: 'ES256', typ: 'JWT' });
+  assert.deepEqual(Object.keys(kp).sort(), Object.keys(rp).sort());
+  assert.equal(typeof kp.iat, typeof rp.iat);
+  assert.equal(kp.exp - kp.iat, rp.exp - rp.iat, 'the default expiry of one hour');
+  assert.equal(ks.length, rs.length, 'ES256 signature: r || s, 64 bytes');
+  assert.ok(Math.abs(kit.length - real.token.length) <= 4, `kit ${kit.length} characters, Keystone ${real.token.length}`);
+  await idp.close();
 });
