@@ -1,4 +1,5 @@
 import { isUtf8 } from 'node:buffer';
+import { X509Certificate } from 'node:crypto';
 import { setImmediate as yieldToEventLoop } from 'node:timers/promises';
 import { CertificateError, CmsVerificationError } from '../errors.js';
 import { tokenToDer, type DecodeLimits } from '../token/format.js';
@@ -75,6 +76,7 @@ export class SigningMaterial {
     const signedData = this.parseFor(der, options);
     let scheme: SignatureScheme | undefined;
     for (const signerInfo of signedData.signerInfos) scheme = verifySignerInfo(signerInfo, signedData.content, this.signer);
+    checkCarriedCertificates(signedData);
     return this.result(der, signedData, scheme!);
   }
 
@@ -89,6 +91,7 @@ export class SigningMaterial {
     const signedData = this.parseFor(der, options);
     let scheme: SignatureScheme | undefined;
     for (const signerInfo of signedData.signerInfos) scheme = await verifySignerInfoAsync(signerInfo, signedData.content, this.signer);
+    checkCarriedCertificates(signedData);
     return this.result(der, signedData, scheme!);
   }
 
@@ -118,6 +121,22 @@ export class SigningMaterial {
       signatureAlgorithm: scheme.name,
       signer: { subject: this.signer.subject, serial: this.signer.serial },
     };
+  }
+}
+
+/**
+ * The certificates a token carries are never used (the signer comes from signing_cert.pem), but openssl refuses
+ * a message whose certificates do not parse. They are parsed (natively, as openssl's d2i_X509 does) only after
+ * the signature has verified: a forged token never costs a certificate parse, and a signed one carries at most
+ * CMS_LIMITS.certificates of them.
+ */
+function checkCarriedCertificates(signedData: ParsedSignedData): void {
+  for (const der of signedData.certificates) {
+    try {
+      new X509Certificate(der);
+    } catch (cause) {
+      throw new CmsVerificationError('ERR_CMS_MALFORMED', `token is not a well-formed CMS SignedData message: certificates: an element does not parse as an X.509 certificate (${(cause as Error).message})`, { cause });
+    }
   }
 }
 
