@@ -1,11 +1,10 @@
 import { isUtf8 } from 'node:buffer';
-import { X509Certificate } from 'node:crypto';
 import { setImmediate as yieldToEventLoop } from 'node:timers/promises';
 import { CertificateError, CmsVerificationError } from '../errors.js';
 import { tokenToDer, type DecodeLimits } from '../token/format.js';
 import { parseCertificates, type ParsedCertificate } from './certificate.js';
 import { buildChain, checkValidity } from './chain.js';
-import { parseSignedData, type ParsedSignedData } from './signed-data.js';
+import { checkCertificateShape, parseSignedData, type ParsedSignedData } from './signed-data.js';
 import { describeSid, signerMatches, verifySignerInfo, verifySignerInfoAsync } from './signature.js';
 import { isKnownDigest, type SignatureScheme } from './algorithms.js';
 
@@ -126,18 +125,11 @@ export class SigningMaterial {
 
 /**
  * The certificates a token carries are never used (the signer comes from signing_cert.pem), but openssl refuses
- * a message whose certificates do not parse. They are parsed (natively, as openssl's d2i_X509 does) only after
- * the signature has verified: a forged token never costs a certificate parse, and a signed one carries at most
- * CMS_LIMITS.certificates of them.
+ * a message whose certificates do not parse. Their X.509 shape is checked (checkCertificateShape, a walk of a
+ * few elements each) only after the signature has verified, and a token carries at most CMS_LIMITS.certificates.
  */
 function checkCarriedCertificates(signedData: ParsedSignedData): void {
-  for (const der of signedData.certificates) {
-    try {
-      new X509Certificate(der);
-    } catch (cause) {
-      throw new CmsVerificationError('ERR_CMS_MALFORMED', `token is not a well-formed CMS SignedData message: certificates: an element does not parse as an X.509 certificate (${(cause as Error).message})`, { cause });
-    }
-  }
+  for (const der of signedData.certificates) checkCertificateShape(der);
 }
 
 /**

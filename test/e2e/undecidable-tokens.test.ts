@@ -60,17 +60,22 @@ test('the same undecidable token sent again inside the refetch cooldown gets the
 
 test('a rotated signer\'s token answered 503 from the memo is picked up after the cooldown; the memo never outlives the cooldown', async () => {
   const idp = await startIdentityServer();
-  const app = await startApp(idp, { auth_version: 'v3', certificateRefetchCooldown: 2 });
+  // A cooldown long enough for the new key to be made on a busy machine (RSA key generation can take seconds).
+  const cooldownMs = 8000;
+  const app = await startApp(idp, { auth_version: 'v3', certificateRefetchCooldown: cooldownMs / 1000 });
   try {
     const old = await idp.issueToken({ format: 'pkiz' });
+    const fetchedBy = Date.now() + 0;
     assert.equal((await app.get({ 'x-auth-token': old })).status, 200);
+    const cooldownEnds = Date.now() + cooldownMs; // the fetch began between fetchedBy and now
     await idp.rotateSigningCertificate();
     const fresh = await idp.issueToken({ format: 'pkiz', user: 'carol' });
     const before = app.auth.stats.cmsVerifications;
     assert.equal((await app.get({ 'x-auth-token': fresh })).status, 503);
     assert.equal((await app.get({ 'x-auth-token': fresh })).status, 503);
     assert.equal(app.auth.stats.cmsVerifications - before, 1, 'the second 503 came from the memo');
-    await sleep(2100);
+    assert.ok(Date.now() < fetchedBy + cooldownMs, 'still inside the cooldown');
+    await sleep(cooldownEnds - Date.now() + 200);
     const healed = await app.get({ 'x-auth-token': fresh });
     assert.equal(healed.status, 200, 'after the cooldown the token is judged again, the certificates refetched');
     assert.equal(healed.seen['x-user-name'], 'carol');
