@@ -1,4 +1,4 @@
-import { TokenRejectedError } from '../errors.js';
+import { TokenFormatError, TokenRejectedError } from '../errors.js';
 import type { AuthProtocol, Decision, RequestContext, RequestHeaders } from '../protocol.js';
 import { refusalOf, type Refusal } from '../adapters/refusal.js';
 
@@ -16,11 +16,19 @@ export function bearerToken(authorization: string | string[] | undefined): strin
   return token === '' ? undefined : token;
 }
 
+/** RFC 6750's b64token: what Fernet, JWS, UUID and PKI tokens are made of; whitespace and quotes never are. */
+const B64TOKEN = /^[A-Za-z0-9\-._~+/]+=*$/;
+
 /** The decision on a request carrying (or lacking) an OAuth2 access token. */
 export function decideBearer(protocol: AuthProtocol, headers: RequestHeaders, context: RequestContext): Decision | Promise<Decision> {
   const token = bearerToken(headers.authorization);
   if (token === undefined) {
     const error = new TokenRejectedError('ERR_TOKEN_MISSING', 'no OAuth2 access token (Authorization: Bearer <token>)');
+    return { status: 'invalid', error, headers: { 'x-identity-status': 'Invalid' } };
+  }
+  if (!B64TOKEN.test(token)) {
+    // "Bearer  <token>" would reach Keystone as <token> (HTTP trims header values): refused here as malformed.
+    const error = new TokenFormatError('ERR_TOKEN_MALFORMED', 'the bearer token is not an RFC 6750 b64token (space, quote or other character a token never has)');
     return { status: 'invalid', error, headers: { 'x-identity-status': 'Invalid' } };
   }
   return protocol.decide({ 'x-auth-token': token }, context);
