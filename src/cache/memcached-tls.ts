@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { isIP } from 'node:net';
-import { connect, createSecureContext, type ConnectionOptions, type TLSSocket } from 'node:tls';
+import { connect, createSecureContext, DEFAULT_CIPHERS, type ConnectionOptions, type TLSSocket } from 'node:tls';
 import { ConfigError } from '../errors.js';
 import type { MemcacheTlsOptions } from '../options.js';
 
@@ -32,7 +32,7 @@ export function loadMemcachedTls(options: MemcacheTlsOptions): MemcachedTlsConte
     ca: read('memcache_tls_cafile', options.cafile),
     cert,
     key: options.keyfile !== undefined ? read('memcache_tls_keyfile', options.keyfile) : cert,
-    ciphers: options.ciphers,
+    ciphers: withTls13Suites(options.ciphers),
   };
   try {
     // A CA file without a certificate, a key that does not match, a cipher list OpenSSL matches nothing in.
@@ -41,6 +41,17 @@ export function loadMemcachedTls(options: MemcacheTlsOptions): MemcachedTlsConte
     throw new ConfigError('ERR_CONFIG', `options memcache_tls_*: ${(error as Error).message}`);
   }
   return context;
+}
+
+/**
+ * memcache_tls_allowed_ciphers is an OpenSSL cipher list, which governs TLS 1.2 and below (Python's
+ * SSLContext.set_ciphers leaves the TLS 1.3 suites alone). Node reads TLS 1.3 suites (TLS_*) from the same option
+ * and would turn TLS 1.3 off without them: Node's default TLS 1.3 suites are added when the list names none.
+ */
+function withTls13Suites(ciphers: string | undefined): string | undefined {
+  if (ciphers === undefined || /(^|:)TLS_/.test(ciphers)) return ciphers;
+  const suites = DEFAULT_CIPHERS.split(':').filter((name) => name.startsWith('TLS_'));
+  return [...suites, ciphers].join(':');
 }
 
 /** Opens a TLS connection to one memcached server: certificate and host name verified, never plain TCP. */

