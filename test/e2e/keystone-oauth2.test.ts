@@ -69,6 +69,8 @@ function section(url: string, extra: Record<string, string> = {}): Record<string
     region_name: 'RegionOne',
     interface: 'internal',
     service_type: 'compute',
+    // Keystone under a loaded machine (the suite shares two cores) can take seconds per answer.
+    http_connect_timeout: '60',
     ...extra,
   };
 }
