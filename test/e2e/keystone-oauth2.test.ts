@@ -115,14 +115,14 @@ before(async () => {
   tokens.ruled = await issue(ruled);
 
   const conf = section(keystone.url);
-  nodes.main = await startNode(conf);
-  nodes.delayed = await startNode({ ...conf, delay_auth_decision: 'true' });
-  nodes.dead = await startNode(section('http://127.0.0.1:9/identity'));
-  for (const [name, options] of Object.entries({ main: conf, delayed: { ...conf, delay_auth_decision: 'true' }, dead: section('http://127.0.0.1:9/identity') })) {
-    const python = await startPythonMiddleware(options, 'oauth2_token');
+  const configs = { main: conf, delayed: { ...conf, delay_auth_decision: 'true' }, dead: section('http://127.0.0.1:9/identity') };
+  // Started side by side: three Python interpreters importing keystonemiddleware take a while on a loaded machine.
+  await Promise.all(Object.entries(configs).map(async ([name, options]) => {
+    const [node, python] = await Promise.all([startNode(options), startPythonMiddleware(options, 'oauth2_token')]);
     stops.push(python.stop);
+    nodes[name] = node;
     pythons[name] = python;
-  }
+  }));
 });
 
 after(async () => {
