@@ -2,7 +2,7 @@ import type { ErrorCode } from './errors.js';
 
 /** Every error code: the HTTP status a request gets, what causes it, what to do. The README table comes from here. */
 export const ERROR_CODES: Record<ErrorCode, { status: number; cause: string; fix: string }> = {
-  ERR_TOKEN_MISSING: { status: 401, cause: 'No X-Auth-Token (or X-Storage-Token) header.', fix: 'Send a token; with delay_auth_decision the application decides.' },
+  ERR_TOKEN_MISSING: { status: 401, cause: 'No X-Auth-Token (or X-Storage-Token) header; with tokenSource bearer (oauth2Token), no Authorization: Bearer header.', fix: 'Send a token; with delay_auth_decision the application decides.' },
   ERR_TOKEN_TOO_LONG: { status: 401, cause: 'The token is longer than maxTokenLength (64 KiB).', fix: 'Keystone tokens are far smaller; raise maxTokenLength only for huge catalogs.' },
   ERR_TOKEN_MALFORMED: { status: 401, cause: 'Not valid base64 / not a PKI, PKIZ or PEM CMS token.', fix: 'The client sent a damaged token: obtain a new one.' },
   ERR_PKIZ_CORRUPT: { status: 401, cause: 'PKIZ payload is not valid zlib data, has bytes after its zlib stream, or does not inflate to PEM CMS text (keystoneclient compresses the PEM, never DER).', fix: 'Obtain a new token.' },
