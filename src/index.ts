@@ -8,6 +8,7 @@ export { authToken, stripForgeableHeaders } from './middleware.js';
 export type { AuthTokenMiddleware, KeystoneContext } from './middleware.js';
 export { AuthProtocol } from './protocol.js';
 export type { Decision, Health, ProtocolStats, RequestContext, RequestHeaders } from './protocol.js';
+export type { RevocationEventsHealth } from './revocation-events/event-feed.js';
 export { loadConfig, loadConfigDetailed, parseIni } from './config-file.js';
 export type { LoadedConfig } from './config-file.js';
 export { resolveOptions, OptionWarning, OPTION_DECLARATIONS, EXTRA_DECLARATIONS } from './options.js';

@@ -57,7 +57,7 @@ export const OPTION_DECLARATIONS: readonly OptionDeclaration[] = [
   { name: 'signing_dir', type: 'string', default: undefined, help: 'Directory for signing_cert.pem, cacert.pem and revoked.pem. Unset: a fresh private temporary directory.' },
   { name: 'memcached_servers', type: 'list', default: undefined, help: 'host:port of memcached servers for a token cache shared by several API nodes. Unset: in-process cache only.' },
   { name: 'token_cache_time', type: 'int', default: 300, help: 'Seconds a validated token is cached (never past its expiry). -1 disables the cache.' },
-  { name: 'revocation_cache_time', type: 'int', default: 10, help: 'Seconds between refreshes of the revocation list.' },
+  { name: 'revocation_cache_time', type: 'int', default: 10, help: 'Seconds between refreshes of the revocation list (PKI) and between polls of Keystone\'s revocation events (online tokens, see revocationEvents): how stale revocation may be.' },
   { name: 'memcache_security_strategy', type: 'string', default: 'None', help: 'Protection of memcached entries: None, MAC (authenticated) or ENCRYPT (authenticated and encrypted).', choices: ['None', 'MAC', 'ENCRYPT'] },
   { name: 'memcache_secret_key', type: 'string', default: undefined, help: 'Secret of memcache_security_strategy MAC or ENCRYPT.', secret: true },
   { name: 'include_service_catalog', type: 'bool', default: true, help: 'Set X-Service-Catalog (v3 catalogs converted to the v2 shape).' },
@@ -113,6 +113,7 @@ export const EXTRA_DECLARATIONS: readonly OptionDeclaration[] = [
   { name: 'onError', type: 'string', default: 'respond', help: "What a refused request gets: respond (the middleware answers 401/503 itself) or next (next(err) with the KeystoneAuthError, carrying status, code and the headers to send, for the application's error handler).", choices: ['respond', 'next'] },
   { name: 'exposeReason', type: 'bool', default: true, help: 'Put the error code (e.g. ERR_TOKEN_EXPIRED) as "reason" in 401/503 bodies. False keeps it out of what clients see; it is still logged.' },
   { name: 'ignoredOptions', type: 'list', default: undefined, help: 'Set by loadConfig: options of the config section this library does not use (memcache pool tuning, ...); each is named in a warning at start-up.' },
+  { name: 'revocationEvents', type: 'bool', default: true, help: "Poll Keystone's revocation events (GET /v3/OS-REVOKE/events) every revocation_cache_time and refuse cached online tokens they revoke (token revoked, user disabled, deleted or password changed, project or trust deleted). Needs service credentials (the service user's role admin or service); false: cached tokens stay valid until token_cache_time, as in keystonemiddleware." },
   { name: 'memcacheTimeout', type: 'int', default: 200, help: 'Milliseconds to wait for memcached before going on without the shared cache.' },
 ];
 
@@ -164,6 +165,11 @@ export interface AuthTokenOptions {
   revocationListMaxBytes?: number;
   memcacheTimeout?: number;
   allowInsecureSigningDir?: boolean | string;
+  /**
+   * Poll Keystone's revocation events (GET /v3/OS-REVOKE/events) every revocation_cache_time and refuse cached
+   * online tokens they revoke. Default true; effective with service credentials.
+   */
+  revocationEvents?: boolean | string;
   /** Options a config file held that this library does not use (set by loadConfig, named in a warning). */
   ignoredOptions?: string[];
   onError?: 'respond' | 'next';
@@ -245,6 +251,7 @@ export interface ResolvedOptions {
   revocationListMaxBytes: number;
   memcacheTimeout: number;
   allowInsecureSigningDir: boolean;
+  revocationEvents: boolean;
   onError: 'respond' | 'next';
   exposeReason: boolean;
   circuitBreakerThreshold: number;
@@ -479,6 +486,7 @@ export function resolveOptions(input: AuthTokenOptions): ResolvedOptions {
     revocationListMaxBytes: get('revocationListMaxBytes'),
     memcacheTimeout: get('memcacheTimeout'),
     allowInsecureSigningDir: get('allowInsecureSigningDir'),
+    revocationEvents: get('revocationEvents'),
     onError: choice('onError') as ResolvedOptions['onError'],
     exposeReason: get('exposeReason'),
     circuitBreakerThreshold: get('circuitBreakerThreshold'),
