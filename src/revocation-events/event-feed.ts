@@ -96,7 +96,7 @@ export class RevocationEventFeed {
   }
 
   private schedule(): void {
-    if (this.closed) return;
+    if (this.closed || !this.started) return;
     clearTimeout(this.timer);
     let delay = this.deps.intervalMs;
     if (this.unavailable) delay = Math.max(delay, UNAVAILABLE_RETRY_MS);

@@ -7,6 +7,7 @@ import { authToken, type AuthTokenMiddleware, type AuthTokenOptions } from '../.
 import { channels } from '../../src/diagnostics.js';
 import { KeystoneApi, realKeystone, startPythonMiddleware } from '../helpers/keystone-api.js';
 import { CapturingLogger } from '../helpers/app.js';
+import { Memcached } from '../helpers/memcached.js';
 
 /**
  * Keystone's revocation events against a real Keystone 22 (Fernet): for each action that revokes tokens, a token
@@ -17,7 +18,7 @@ import { CapturingLogger } from '../helpers/app.js';
 
 const REVOCATION_CACHE_TIME = 1;
 /** How long each side is watched after the actions: far under token_cache_time (300 s), far over a poll. */
-const WATCH_MS = 30_000;
+const WATCH_MS = 20_000;
 const SERVICE_PASSWORD = 'rev-svc-secret';
 
 let keystone: Awaited<ReturnType<typeof realKeystone>>;
@@ -57,6 +58,8 @@ interface Scenario {
   action: string;
   token: string;
   act: () => Promise<void>;
+  /** Validated by keystonemiddleware with memcached, then read from memcached by a node that never validated it. */
+  shared?: boolean;
 }
 
 before(async () => {
@@ -88,45 +91,62 @@ test('revocation events: each revoking action refuses a cached token within revo
     assert.ok(answer.status === 204 || answer.status === 200, `${method} ${path} answered ${answer.status}`);
   };
 
-  const scenarios: Scenario[] = [];
-  {
-    const { token } = await userWithToken('rev-token');
-    scenarios.push({ action: 'token revoked (DELETE /v3/auth/tokens)', token, act: () => api.revoke(token) });
-  }
-  {
-    const { user, token } = await userWithToken('rev-disabled');
-    scenarios.push({ action: 'user disabled', token, act: () => api.update(`/v3/users/${user.id}`, 'user', { enabled: false }) });
-  }
-  {
-    const { user, token } = await userWithToken('rev-deleted');
-    scenarios.push({ action: 'user deleted', token, act: () => expect204('DELETE', `/v3/users/${user.id}`) });
-  }
-  {
-    const { user, token } = await userWithToken('rev-password');
-    scenarios.push({ action: 'password changed', token, act: () => api.update(`/v3/users/${user.id}`, 'user', { password: 'a-new-password' }) });
-  }
-  {
-    // The user holds its role only through a group.
-    const project = await api.project('rev-grouped-project');
-    const user = await api.user('rev-grouped', 'rev-grouped-pw');
-    const group = (await api.call('POST', '/v3/groups', { group: { name: 'rev-group', domain_id: 'default' } })).body.group;
-    await expect204('PUT', `/v3/groups/${group.id}/users/${user.id}`);
-    await expect204('PUT', `/v3/projects/${project.id}/groups/${group.id}/roles/${member.id}`);
-    const { token } = await api.authenticate(password('rev-grouped'), inProject('rev-grouped-project'));
-    scenarios.push({ action: 'user removed from a group', token, act: () => expect204('DELETE', `/v3/groups/${group.id}/users/${user.id}`) });
-  }
-  {
-    const { project, token } = await userWithToken('rev-project');
-    scenarios.push({ action: 'project deleted', token, act: () => expect204('DELETE', `/v3/projects/${project.id}`) });
-  }
-  {
-    const trustor = await userWithToken('rev-trustor');
-    const trustee = await api.user('rev-trustee', 'rev-trustee-pw');
-    const trust = await api.trust(trustor.token, trustor.user.id, trustee.id, trustor.project.id, ['member']);
-    const { token } = await api.authenticate(password('rev-trustee'), { 'OS-TRUST:trust': { id: trust.id } });
-    scenarios.push({ action: 'trust deleted', token, act: () => expect204('DELETE', `/v3/OS-TRUST/trusts/${trust.id}`) });
-  }
-  const control = await userWithToken('rev-control');
+  const phase = (() => {
+    let last = Date.now();
+    return (name: string) => {
+      console.log(`# ${name}: ${((Date.now() - last) / 1000).toFixed(1)} s`);
+      last = Date.now();
+    };
+  })();
+  // Each scenario's user, project and token, made concurrently (Keystone runs 8 threads).
+  const made = await Promise.all([
+    (async (): Promise<Scenario> => {
+      const { token } = await userWithToken('rev-token');
+      return { action: 'token revoked (DELETE /v3/auth/tokens)', token, act: () => api.revoke(token) };
+    })(),
+    (async (): Promise<Scenario> => {
+      const { user, token } = await userWithToken('rev-disabled');
+      return { action: 'user disabled', token, act: () => api.update(`/v3/users/${user.id}`, 'user', { enabled: false }) };
+    })(),
+    (async (): Promise<Scenario> => {
+      const { user, token } = await userWithToken('rev-deleted');
+      return { action: 'user deleted', token, act: () => expect204('DELETE', `/v3/users/${user.id}`) };
+    })(),
+    (async (): Promise<Scenario> => {
+      const { user, token } = await userWithToken('rev-password');
+      return { action: 'password changed', token, act: () => api.update(`/v3/users/${user.id}`, 'user', { password: 'a-new-password' }) };
+    })(),
+    (async (): Promise<Scenario> => {
+      // The user holds its role only through a group.
+      const [project, user, group] = await Promise.all([
+        api.project('rev-grouped-project'),
+        api.user('rev-grouped', 'rev-grouped-pw'),
+        api.call('POST', '/v3/groups', { group: { name: 'rev-group', domain_id: 'default' } }).then((answer) => answer.body.group),
+      ]);
+      await expect204('PUT', `/v3/groups/${group.id}/users/${user.id}`);
+      await expect204('PUT', `/v3/projects/${project.id}/groups/${group.id}/roles/${member.id}`);
+      const { token } = await api.authenticate(password('rev-grouped'), inProject('rev-grouped-project'));
+      return { action: 'user removed from a group', token, act: () => expect204('DELETE', `/v3/groups/${group.id}/users/${user.id}`) };
+    })(),
+    (async (): Promise<Scenario> => {
+      const { project, token } = await userWithToken('rev-project');
+      return { action: 'project deleted', token, act: () => expect204('DELETE', `/v3/projects/${project.id}`) };
+    })(),
+    (async (): Promise<Scenario> => {
+      const [trustor, trustee] = await Promise.all([userWithToken('rev-trustor'), api.user('rev-trustee', 'rev-trustee-pw')]);
+      const trust = await api.trust(trustor.token, trustor.user.id, trustee.id, trustor.project.id, ['member']);
+      const { token } = await api.authenticate(password('rev-trustee'), { 'OS-TRUST:trust': { id: trust.id } });
+      return { action: 'trust deleted', token, act: () => expect204('DELETE', `/v3/OS-TRUST/trusts/${trust.id}`) };
+    })(),
+    (async (): Promise<Scenario> => {
+      const { token } = await userWithToken('rev-shared');
+      return { action: 'token revoked, entry written to memcached by keystonemiddleware', token, act: () => api.revoke(token), shared: true };
+    })(),
+    userWithToken('rev-control'),
+  ]);
+  const control = made.pop() as Awaited<ReturnType<typeof userWithToken>>;
+  const scenarios = made as Scenario[];
+  phase('users, projects, tokens made');
 
   const section = {
     www_authenticate_uri: 'http://keystone.example.test:5000/',
@@ -139,43 +159,64 @@ test('revocation events: each revoking action refuses a cached token within revo
     project_domain_id: 'default',
     revocation_cache_time: String(REVOCATION_CACHE_TIME),
   };
-  const node = await startNode({ ...section, http_connect_timeout: 60 });
-  const python = await startPythonMiddleware(section);
-  stops.push(python.stop);
+  const memcached = await Memcached.start();
+  stops.push(() => memcached.stop());
+  const [node, nodeShared, python, pythonShared] = await Promise.all([
+    startNode({ ...section, http_connect_timeout: 60 }),
+    startNode({ ...section, http_connect_timeout: 60, memcached_servers: memcached.address, memcacheTimeout: 2000 }),
+    startPythonMiddleware(section),
+    startPythonMiddleware({ ...section, memcached_servers: memcached.address }),
+  ]);
+  stops.push(python.stop, pythonShared.stop);
+  phase('middlewares started');
+  const nodeOf = (scenario: { shared?: boolean }) => (scenario.shared ? nodeShared : node);
+  const pythonOf = (scenario: { shared?: boolean }) => (scenario.shared ? pythonShared : python);
   const polls: { ok: boolean; added?: number }[] = [];
   const onPoll = (message: unknown) => polls.push(message as { ok: boolean; added?: number });
   channels.revocationEvents.subscribe(onPoll);
   try {
     // Validated and cached on both sides before any action.
-    for (const { action, token } of [...scenarios, { action: 'control', token: control.token }]) {
-      assert.equal((await status(node.url, token)).status, 200, `${action}: node, before\n${node.logger.text()}`);
-      assert.equal((await status(python.url, token)).status, 200, `${action}: python, before`);
-    }
-    // The feed runs: at least one poll answered (available) before the actions.
+    await Promise.all(
+      [...scenarios, { action: 'control', token: control.token, shared: false }].map(async (scenario) => {
+        const { action, token } = scenario;
+        // Python first: with memcached, its entry is what the shared node reads.
+        assert.equal((await status(pythonOf(scenario).url, token)).status, 200, `${action}: python, before`);
+        assert.equal((await status(nodeOf(scenario).url, token)).status, 200, `${action}: node, before\n${nodeOf(scenario).logger.text()}`);
+      }),
+    );
+    assert.equal(nodeShared.auth.stats.onlineValidations, 0, 'the shared node read keystonemiddleware\'s entry from memcached');
+    phase('tokens validated and cached on both sides');
+    // The feeds run: at least one poll answered (available) before the actions.
     const started = Date.now();
-    while (node.auth.health().revocationEvents.state !== 'available' && Date.now() - started < WATCH_MS) await new Promise((resolve) => setTimeout(resolve, 100));
-    assert.equal(node.auth.health().revocationEvents.state, 'available', node.logger.text());
+    for (const each of [node, nodeShared]) {
+      while (each.auth.health().revocationEvents.state !== 'available' && Date.now() - started < WATCH_MS) await new Promise((resolve) => setTimeout(resolve, 100));
+      assert.equal(each.auth.health().revocationEvents.state, 'available', each.logger.text());
+    }
     const validationsBefore = node.auth.stats.onlineValidations;
 
     const actedAt = new Map<string, number>();
-    for (const scenario of scenarios) {
-      await scenario.act();
-      actedAt.set(scenario.action, Date.now());
-    }
+    await Promise.all(
+      scenarios.map(async (scenario) => {
+        await scenario.act();
+        actedAt.set(scenario.action, Date.now());
+      }),
+    );
+    phase('actions done');
     const ours = new Map<string, number>();
     const theirs = new Map<string, number>();
     const reasons = new Map<string, string | undefined>();
     const deadline = Date.now() + WATCH_MS;
     while (Date.now() < deadline && (ours.size < scenarios.length || theirs.size < scenarios.length)) {
-      for (const { action, token } of scenarios) {
+      for (const scenario of scenarios) {
+        const { action, token } = scenario;
         if (!ours.has(action)) {
-          const answer = await status(node.url, token);
+          const answer = await status(nodeOf(scenario).url, token);
           if (answer.status === 401) {
             ours.set(action, (Date.now() - actedAt.get(action)!) / 1000);
             reasons.set(action, answer.reason);
           } else assert.equal(answer.status, 200, `${action}: node answered ${answer.status}`);
         }
-        if (!theirs.has(action) && (await status(python.url, token)).status === 401) theirs.set(action, (Date.now() - actedAt.get(action)!) / 1000);
+        if (!theirs.has(action) && (await status(pythonOf(scenario).url, token)).status === 401) theirs.set(action, (Date.now() - actedAt.get(action)!) / 1000);
       }
       // Python is watched for the whole window: stop early only once ours are all refused and the window passed.
       if (ours.size === scenarios.length && Date.now() - Math.max(...actedAt.values()) > WATCH_MS / 2) break;
@@ -206,8 +247,9 @@ test('revocation events: each revoking action refuses a cached token within revo
     }
     // The refusals came from the events, not from asking Keystone again (the cache still held every token).
     assert.equal(node.auth.stats.onlineValidations, validationsBefore, 'no token was validated again');
+    assert.equal(nodeShared.auth.stats.onlineValidations, 0, 'the shared node never validated a token itself');
     assert.equal((await status(node.url, control.token)).status, 200, 'a token no event names still passes');
-    for (const { action, token } of scenarios) assert.equal((await status(node.url, token)).status, 401, `${action}: refused again (the entry was dropped)`);
+    for (const scenario of scenarios) assert.equal((await status(nodeOf(scenario).url, scenario.token)).status, 401, `${scenario.action}: refused again (the entry was dropped)`);
     assert.equal(health.state, 'available');
     assert.equal(health.stale, false);
     assert.ok(health.events >= scenarios.length, `events held: ${health.events}`);
