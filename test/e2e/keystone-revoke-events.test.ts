@@ -42,7 +42,17 @@ async function startNode(options: AuthTokenOptions) {
   return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, auth, logger };
 }
 
+/** wsgiref serves one request at a time with a listen backlog of 5: requests to a Python app go one after another. */
+const queues = new Map<string, Promise<unknown>>();
+
 async function status(url: string, token: string): Promise<{ status: number; reason: string | undefined }> {
+  const previous = queues.get(url) ?? Promise.resolve();
+  const next = previous.catch(() => {}).then(() => statusNow(url, token));
+  queues.set(url, next);
+  return next;
+}
+
+async function statusNow(url: string, token: string): Promise<{ status: number; reason: string | undefined }> {
   const response = await fetch(`${url}/`, { headers: { 'x-auth-token': token } });
   const text = await response.text();
   let reason: string | undefined;
