@@ -44,8 +44,10 @@ async function startNode(options: AuthTokenOptions) {
 
 /** wsgiref serves one request at a time with a listen backlog of 5: requests to a Python app go one after another. */
 const queues = new Map<string, Promise<unknown>>();
+const pythonUrls = new Set<string>();
 
 async function status(url: string, token: string): Promise<{ status: number; reason: string | undefined }> {
+  if (!pythonUrls.has(url)) return statusNow(url, token);
   const previous = queues.get(url) ?? Promise.resolve();
   const next = previous.catch(() => {}).then(() => statusNow(url, token));
   queues.set(url, next);
@@ -178,6 +180,7 @@ test('revocation events: each revoking action refuses a cached token within revo
     startPythonMiddleware({ ...section, memcached_servers: memcached.address }),
   ]);
   stops.push(python.stop, pythonShared.stop);
+  pythonUrls.add(python.url).add(pythonShared.url);
   phase('middlewares started');
   const nodeOf = (scenario: { shared?: boolean }) => (scenario.shared ? nodeShared : node);
   const pythonOf = (scenario: { shared?: boolean }) => (scenario.shared ? pythonShared : python);
