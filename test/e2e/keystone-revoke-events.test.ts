@@ -208,12 +208,11 @@ test('revocation events: each revoking action refuses a cached token within revo
     const validationsBefore = node.auth.stats.onlineValidations;
 
     const actedAt = new Map<string, number>();
-    await Promise.all(
-      scenarios.map(async (scenario) => {
-        await scenario.act();
-        actedAt.set(scenario.action, Date.now());
-      }),
-    );
+    // One after another: Keystone under load dropped concurrent deletes.
+    for (const scenario of scenarios) {
+      await scenario.act();
+      actedAt.set(scenario.action, Date.now());
+    }
     phase('actions done');
     const ours = new Map<string, number>();
     const theirs = new Map<string, number>();
