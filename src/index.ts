@@ -9,6 +9,7 @@ export { bearerToken } from './oauth2/bearer.js';
 export type { AuthTokenMiddleware, KeystoneContext } from './middleware.js';
 export { AuthProtocol } from './protocol.js';
 export type { Decision, Health, ProtocolStats, RequestContext, RequestHeaders } from './protocol.js';
+export type { RevocationEventsHealth } from './revocation-events/event-feed.js';
 export { loadConfig, loadConfigDetailed, parseIni } from './config-file.js';
 export type { LoadedConfig } from './config-file.js';
 export { resolveOptions, OptionWarning, OPTION_DECLARATIONS, EXTRA_DECLARATIONS } from './options.js';

@@ -57,7 +57,7 @@ export const OPTION_DECLARATIONS: readonly OptionDeclaration[] = [
   { name: 'signing_dir', type: 'string', default: undefined, help: 'Directory for signing_cert.pem, cacert.pem and revoked.pem. Unset: a fresh private temporary directory.' },
   { name: 'memcached_servers', type: 'list', default: undefined, help: 'host:port of memcached servers for a token cache shared by several API nodes. Unset: in-process cache only.' },
   { name: 'token_cache_time', type: 'int', default: 300, help: 'Seconds a validated token is cached (never past its expiry). -1 disables the cache.' },
-  { name: 'revocation_cache_time', type: 'int', default: 10, help: 'Seconds between refreshes of the revocation list.' },
+  { name: 'revocation_cache_time', type: 'int', default: 10, help: 'Seconds between refreshes of the revocation list (PKI) and between polls of Keystone\'s revocation events (online tokens, see revocationEvents): how stale revocation may be.' },
   { name: 'memcache_security_strategy', type: 'string', default: 'None', help: 'Protection of memcached entries: None, MAC (authenticated) or ENCRYPT (authenticated and encrypted).', choices: ['None', 'MAC', 'ENCRYPT'] },
   { name: 'memcache_secret_key', type: 'string', default: undefined, help: 'Secret of memcache_security_strategy MAC or ENCRYPT.', secret: true },
   { name: 'memcache_tls_enabled', type: 'bool', default: false, help: 'Talk to memcached_servers over TLS only (never falling back to plain TCP); the server certificate is verified, host name included.' },
@@ -118,6 +118,7 @@ export const EXTRA_DECLARATIONS: readonly OptionDeclaration[] = [
   { name: 'onError', type: 'string', default: 'respond', help: "What a refused request gets: respond (the middleware answers 401/503 itself) or next (next(err) with the KeystoneAuthError, carrying status, code and the headers to send, for the application's error handler).", choices: ['respond', 'next'] },
   { name: 'exposeReason', type: 'bool', default: true, help: 'Put the error code (e.g. ERR_TOKEN_EXPIRED) as "reason" in 401/503 bodies. False keeps it out of what clients see; it is still logged.' },
   { name: 'ignoredOptions', type: 'list', default: undefined, help: 'Set by loadConfig: options of the config section this library does not use (memcache pool tuning, ...); each is named in a warning at start-up.' },
+  { name: 'revocationEvents', type: 'bool', default: true, help: "Poll Keystone's revocation events (GET /v3/OS-REVOKE/events) every revocation_cache_time and refuse cached online tokens they revoke (token revoked, user disabled, deleted or password changed, project or trust deleted). Needs service credentials (the service user's role admin or service); false: cached tokens stay valid until token_cache_time, as in keystonemiddleware." },
   { name: 'memcacheTimeout', type: 'int', default: 200, help: 'Milliseconds to wait for memcached before going on without the shared cache.' },
   { name: 'tokenSource', type: 'string', default: 'x-auth-token', help: "Where the user token is read: x-auth-token (X-Auth-Token or X-Storage-Token, with X-Service-Token: auth_token) or bearer (Authorization: Bearer only, an OAuth2 client-credentials access token: keystonemiddleware's oauth2_token filter). oauth2Token() sets bearer.", choices: ['x-auth-token', 'bearer'] },
 ];
@@ -181,6 +182,11 @@ export interface AuthTokenOptions {
    */
   tokenSource?: 'x-auth-token' | 'bearer';
   allowInsecureSigningDir?: boolean | string;
+  /**
+   * Poll Keystone's revocation events (GET /v3/OS-REVOKE/events) every revocation_cache_time and refuse cached
+   * online tokens they revoke. Default true; effective with service credentials.
+   */
+  revocationEvents?: boolean | string;
   /** Options a config file held that this library does not use (set by loadConfig, named in a warning). */
   ignoredOptions?: string[];
   onError?: 'respond' | 'next';
@@ -265,6 +271,7 @@ export interface ResolvedOptions {
   memcacheTimeout: number;
   tokenSource: 'x-auth-token' | 'bearer';
   allowInsecureSigningDir: boolean;
+  revocationEvents: boolean;
   onError: 'respond' | 'next';
   exposeReason: boolean;
   circuitBreakerThreshold: number;
@@ -514,6 +521,7 @@ export function resolveOptions(input: AuthTokenOptions): ResolvedOptions {
     memcacheTimeout: get('memcacheTimeout'),
     tokenSource: choice('tokenSource') as ResolvedOptions['tokenSource'],
     allowInsecureSigningDir: get('allowInsecureSigningDir'),
+    revocationEvents: get('revocationEvents'),
     onError: choice('onError') as ResolvedOptions['onError'],
     exposeReason: get('exposeReason'),
     circuitBreakerThreshold: get('circuitBreakerThreshold'),

@@ -16,6 +16,7 @@ import { OnlineValidator } from './validators/online.js';
 import { PkiValidator } from './validators/pki.js';
 import { tokenLogId } from './token/hash.js';
 import { TokenPipeline } from './pipeline/token-pipeline.js';
+import { RevocationEventFeed, type RevocationEventsHealth } from './revocation-events/event-feed.js';
 import { serviceHeaders, userHeaders } from './token/headers.js';
 
 /** The decision on one request. */
@@ -50,6 +51,8 @@ export interface Health {
   /** The revocation list (PKI), if fetched. */
   revocationList: { entries: number; ageSeconds: number } | undefined;
   cache: { entries: number; approximateBytes: number };
+  /** Keystone's revocation events (online tokens): last poll, its age, how many held, available or not, stale or not. */
+  revocationEvents: RevocationEventsHealth;
 }
 
 /** Request headers as node:http gives them (lower-case names). */
@@ -74,6 +77,8 @@ export class AuthProtocol {
   private readonly online: OnlineValidator;
   /** One token -> its cache entry or a typed error (cache levels, single-flight, validators, revocation checks). */
   readonly pipeline: TokenPipeline;
+  /** Keystone's revocation events, polled every revocation_cache_time once an online token is cached. */
+  readonly revocationEvents: RevocationEventFeed;
   private readonly counters = { cmsVerifications: 0, onlineValidations: 0, cacheHits: 0 };
 
   constructor(input: AuthTokenOptions) {
@@ -103,7 +108,15 @@ export class AuthProtocol {
     });
     this.pki = new PkiValidator({ certificates: this.certificates, revocations: this.revocations, options: this.options, counters: this.counters });
     this.online = new OnlineValidator({ client: this.client, versions: this.versions, adminToken: this.adminToken, includeCatalog: this.options.includeServiceCatalog, counters: this.counters });
-    this.pipeline = new TokenPipeline({ options: this.options, logger: this.logger, pki: this.pki, online: this.online, counters: this.counters });
+    this.revocationEvents = new RevocationEventFeed({
+      client: this.client,
+      versions: this.versions,
+      adminToken: this.adminToken,
+      logger: this.logger,
+      intervalMs: this.options.revocationCacheTime * 1000,
+      enabled: this.options.revocationEvents && this.adminToken.configured,
+    });
+    this.pipeline = new TokenPipeline({ options: this.options, logger: this.logger, pki: this.pki, online: this.online, events: this.revocationEvents, counters: this.counters });
     this.cache = this.pipeline.cache;
     this.shared = this.pipeline.shared;
   }
@@ -142,6 +155,7 @@ export class AuthProtocol {
       },
       revocationList: fetched > 0 ? { entries: this.revocations.size, ageSeconds: Math.round((now - fetched) / 1000) } : undefined,
       cache: { entries: this.cache.size, approximateBytes: this.cache.calculatedSize },
+      revocationEvents: this.revocationEvents.health(now),
     };
   }
 
@@ -271,6 +285,7 @@ export class AuthProtocol {
 
   /** Stops timers and closes sockets. */
   async close(): Promise<void> {
+    this.revocationEvents.close();
     await Promise.all([this.client.close(), this.pipeline.close()]); // writes to the shared cache are never lost on shutdown
     await this.signingDir.dispose();
   }
