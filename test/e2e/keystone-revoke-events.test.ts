@@ -59,7 +59,7 @@ async function statusNow(url: string, token: string): Promise<{ status: number; 
   const text = await response.text();
   let reason: string | undefined;
   try {
-    reason = (JSON.parse(text) as { reason?: string }).reason;
+    reason = (JSON.parse(text) as { error?: { reason?: string } }).error?.reason;
   } catch {
     reason = undefined;
   }
@@ -208,38 +208,41 @@ test('revocation events: each revoking action refuses a cached token within revo
     const validationsBefore = node.auth.stats.onlineValidations;
 
     const actedAt = new Map<string, number>();
-    // One after another: Keystone under load dropped concurrent deletes.
-    for (const scenario of scenarios) {
-      await scenario.act();
-      actedAt.set(scenario.action, Date.now());
-    }
-    phase('actions done');
     const ours = new Map<string, number>();
     const theirs = new Map<string, number>();
     const reasons = new Map<string, string | undefined>();
-    const deadline = Date.now() + WATCH_MS;
-    while (Date.now() < deadline && (ours.size < scenarios.length || theirs.size < scenarios.length)) {
-      for (const scenario of scenarios) {
-        const { action, token } = scenario;
-        if (!ours.has(action)) {
-          const answer = await status(nodeOf(scenario).url, token);
-          if (answer.status === 401) {
-            ours.set(action, (Date.now() - actedAt.get(action)!) / 1000);
-            reasons.set(action, answer.reason);
-          } else assert.equal(answer.status, 200, `${action}: node answered ${answer.status}`);
+    // One action at a time (Keystone under load dropped concurrent deletes), each watched on our side until the
+    // cached token is refused, so that each figure is the time from that action alone.
+    for (const scenario of scenarios) {
+      const { action, token } = scenario;
+      await scenario.act();
+      const actedAtMs = Date.now();
+      actedAt.set(action, actedAtMs);
+      while (Date.now() - actedAtMs < WATCH_MS) {
+        const answer = await status(nodeOf(scenario).url, token);
+        if (answer.status === 401) {
+          ours.set(action, (Date.now() - actedAtMs) / 1000);
+          reasons.set(action, answer.reason);
+          break;
         }
-        if (!theirs.has(action) && (await status(pythonOf(scenario).url, token)).status === 401) theirs.set(action, (Date.now() - actedAt.get(action)!) / 1000);
+        assert.equal(answer.status, 200, `${action}: node answered ${answer.status}`);
+        await new Promise((resolve) => setTimeout(resolve, 100));
       }
-      // Python is watched for the whole window: stop early only once ours are all refused and the window passed.
-      if (ours.size === scenarios.length && Date.now() - Math.max(...actedAt.values()) > WATCH_MS / 2) break;
-      await new Promise((resolve) => setTimeout(resolve, 200));
     }
-    const watchedS = (Date.now() - Math.min(...actedAt.values())) / 1000;
+    phase('actions done, each watched until refused');
+    // Python, given the same tokens after every action was done (and its own revocation_cache_time passed).
+    for (const scenario of scenarios) {
+      const { action, token } = scenario;
+      const answer = await status(pythonOf(scenario).url, token);
+      if (answer.status === 401) theirs.set(action, (Date.now() - actedAt.get(action)!) / 1000);
+      else assert.equal(answer.status, 200, `${action}: python answered ${answer.status}`);
+    }
+    const pythonWatched = (action: string) => (Date.now() - actedAt.get(action)!) / 1000;
 
     const rows = scenarios.map(({ action }) => {
       const mine = ours.get(action);
       const python = theirs.get(action);
-      return `| ${action} | ${mine === undefined ? `> ${watchedS.toFixed(0)} s (still passing)` : `${mine.toFixed(1)} s`} | ${python === undefined ? `> ${watchedS.toFixed(0)} s (still passing; token_cache_time 300 s)` : `${python.toFixed(1)} s`} |`;
+      return `| ${action} | ${mine === undefined ? `> ${(WATCH_MS / 1000).toFixed(0)} s (still passing)` : `${mine.toFixed(1)} s`} | ${python === undefined ? `still passing ${pythonWatched(action).toFixed(0)} s after (token_cache_time 300 s)` : `${python.toFixed(1)} s`} |`;
     });
     const health = node.auth.health().revocationEvents;
     console.log(
@@ -254,7 +257,7 @@ test('revocation events: each revoking action refuses a cached token within revo
         .join('\n'),
     );
     for (const { action } of scenarios) {
-      assert.ok(ours.has(action), `${action}: still passing after ${watchedS.toFixed(0)} s\n${node.logger.text()}`);
+      assert.ok(ours.has(action), `${action}: still passing ${WATCH_MS / 1000} s after the action\n${node.logger.text()}`);
       assert.equal(reasons.get(action), 'ERR_TOKEN_REVOKED', `${action}: refused for the revocation event`);
     }
     // The refusals came from the events, not from asking Keystone again (the cache still held every token).
