@@ -1,0 +1,76 @@
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { hostileKeystone, UNICODE, type HostileKeystone } from '../helpers/hostile-keystone.js';
+import { rawRequest, type FrameworkName } from '../helpers/framework-apps.js';
+
+/**
+ * Against a real Keystone 22, with the real frameworks, requests written raw on a socket:
+ * - an application credential restricted to `POST /v2/servers/*\/action` (service compute) reaches that handler
+ *   and no other through a request-target outside normal form (`abc#/action` is routed `/v2/servers/abc`);
+ * - under delay_auth_decision, a garbage or empty X-Service-Token does not switch the access rules off.
+ */
+
+let ks: HostileKeystone;
+before(async () => {
+  ks = await hostileKeystone();
+});
+after(() => ks?.stop());
+
+const FRAMEWORKS: FrameworkName[] = ['express4', 'express5', 'connect', 'node:http', 'fastify', 'fastify;', 'koa', 'hono'];
+
+/** Targets whose written path matches `/v2/servers/*\/action` while some framework routes another one. */
+const ESCAPES = [
+  '/v2/servers/abc#/action',
+  '/v2/servers/abc?#/action',
+  '/v2/servers/abc;/action',
+  '/v2/servers/..%2fabc/action',
+  '/v2/servers/abc/..%2faction',
+  '/v2/servers/%2e%2e/action',
+  '/v2/servers/abc\\/action',
+  '/v2/servers/abc%2faction',
+  'http://host/v2/servers/abc#/action',
+  '//v2/servers/abc/action',
+];
+
+for (const name of FRAMEWORKS) {
+  test(`${name}: a credential restricted to POST /v2/servers/*/action reaches the action handler and, through no request-target, another`, async () => {
+    const app = await ks.app(name);
+    const allowed = await rawRequest(app.port, 'POST', '/v2/servers/abc/action', { 'X-Auth-Token': ks.tokens.ruled! });
+    assert.equal(allowed.status, 200, allowed.body);
+    assert.deepEqual([allowed.json.handler, allowed.json.id], ['action', 'abc']);
+    const direct = await rawRequest(app.port, 'POST', '/v2/servers/abc', { 'X-Auth-Token': ks.tokens.ruled! });
+    assert.equal(direct.status, 401, 'no rule allows POST /v2/servers/abc');
+    const escaped: string[] = [];
+    for (const target of ESCAPES) {
+      const answer = await rawRequest(app.port, 'POST', target, { 'X-Auth-Token': ks.tokens.ruled! });
+      // The action handler is what the rule allows (abc; is an id to Express); any other handler is an escape.
+      if (answer.json?.handler !== undefined && answer.json.handler !== 'action') escaped.push(`${target}: ${answer.status} ${answer.body.slice(0, 100)}`);
+    }
+    assert.deepEqual(escaped, []);
+  });
+}
+
+test('delay_auth_decision: a garbage or empty X-Service-Token does not switch the access rules off; a valid service token with a service role does', async () => {
+  // The decision is the core's (protocol.ts); two adapters show it end to end.
+  for (const name of ['express5', 'hono'] as FrameworkName[]) {
+    const app = await ks.app(name, { delay_auth_decision: true });
+    const status = async (service: string | undefined) => {
+      const answer = await rawRequest(app.port, 'POST', '/v2/servers/abc', { 'X-Auth-Token': ks.tokens.ruled!, ...(service === undefined ? {} : { 'X-Service-Token': service }) });
+      assert.equal(answer.status, 200, `${name}: ${answer.body}`);
+      return answer.json.headers['x-identity-status'];
+    };
+    assert.equal(await status(undefined), 'Invalid', `${name}: no rule allows POST /v2/servers/abc`);
+    assert.equal(await status('gAAAAABgarbage-service-token'), 'Invalid', `${name}: a garbage service token`);
+    assert.equal(await status(''), 'Invalid', `${name}: an empty service token`);
+    assert.equal(await status(ks.tokens.unicode!), 'Invalid', `${name}: a valid token without a service role is no service token`);
+    assert.equal(await status(ks.tokens.service!), 'Confirmed', `${name}: a chain of service requests (keystonemiddleware's rule)`);
+  }
+});
+
+test('without delay_auth_decision: an empty X-Service-Token is an absent one (the user token alone decides)', async () => {
+  const app = await ks.app('express5');
+  const answer = await rawRequest(app.port, 'GET', '/whoami', { 'X-Auth-Token': ks.tokens.unicode!, 'X-Service-Token': '' });
+  assert.equal(answer.status, 200, answer.body);
+  assert.equal(answer.json.headers['x-service-identity-status'], undefined);
+});
+
