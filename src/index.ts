@@ -5,6 +5,7 @@ export { hashToken, tokenLogId } from './token/hash.js';
 export { verifySignedToken, SigningMaterial } from './cms/verify.js';
 export type { SigningMaterialInput, VerifiedToken, VerifyOptions } from './cms/verify.js';
 export { authToken, stripForgeableHeaders } from './middleware.js';
+export { normalPath } from './adapters/request-target.js';
 export type { AuthTokenMiddleware, KeystoneContext } from './middleware.js';
 export { AuthProtocol } from './protocol.js';
 export type { Decision, Health, ProtocolStats, RequestContext, RequestHeaders } from './protocol.js';
