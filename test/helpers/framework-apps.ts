@@ -199,7 +199,7 @@ export function rawRequest(port: number, method: string, target: string, headers
     if (method === 'POST') lines.push('Content-Length: 0');
     // write, not end: a half-closed socket makes node drop a request still being decided
     socket.write(Buffer.from(`${lines.join('\r\n')}\r\n\r\n`, 'latin1'));
-    socket.setTimeout(20_000, () => socket.destroy());
+    socket.setTimeout(120_000, () => socket.destroy());
   });
 }
 
