@@ -12,8 +12,6 @@ export type PathRouting = { kind: 'raw' } | { kind: 'find-my-way'; semicolonDeli
 
 export const RAW_ROUTING: PathRouting = { kind: 'raw' };
 
-const HEX = /^[0-9A-Fa-f]{2}$/;
-
 /**
  * The path of an origin-form request-target (`/a/b?q`) without its query, or a RequestPathError when the target
  * is not in normal form: then frameworks route another path than the one written, and nothing matched against
@@ -36,22 +34,27 @@ export function normalPath(target: string): string {
   const query = target.indexOf('?');
   const path = query === -1 ? target : target.slice(0, query);
   if (target.indexOf('#', path.length) !== -1) throw new RequestPathError('request-target with a fragment (#) refused');
-  let percent = false;
-  let dot = false;
+  let encoded = false; // %2E, %2F or %5C: checked again below on the decoded segments
   for (let i = 0; i < path.length; i++) {
     const c = path.charCodeAt(i);
     if (c < 0x21 || c > 0x7e) throw new RequestPathError('request path with a character outside printable ASCII refused (percent-encode it)');
-    if (c === 0x23 /* # */) throw new RequestPathError('request-target with a fragment (#) refused');
-    if (c === 0x5c /* \ */) throw new RequestPathError('request path with a backslash refused');
-    if (c === 0x25 /* % */) {
-      if (!HEX.test(path.slice(i + 1, i + 3))) throw new RequestPathError('request path with a malformed percent-escape refused');
-      percent = true;
-    } else if (c === 0x2e /* . */) dot = true;
-    else if (c === 0x2f && path.charCodeAt(i + 1) === 0x2f) throw new RequestPathError('request path with an empty segment (//) refused');
+    if (c === 0x2f /* / */) {
+      const next = path.charCodeAt(i + 1);
+      if (next === 0x2f) throw new RequestPathError('request path with an empty segment (//) refused');
+      if (next === 0x2e /* . */ && isDotSegment(path, i + 1)) throw new RequestPathError('request path with a dot segment (., .., or percent-encoded) refused');
+    } else if (c === 0x25 /* % */) {
+      const high = path.charCodeAt(i + 1);
+      const low = path.charCodeAt(i + 2);
+      if (!isHex(high) || !isHex(low)) throw new RequestPathError('request path with a malformed percent-escape refused');
+      const lower = low | 0x20;
+      if ((high === 0x32 && (lower === 0x65 /* e */ || lower === 0x66 /* f */)) || (high === 0x35 && lower === 0x63 /* c */)) encoded = true;
+      i += 2;
+    } else if (c === 0x23 /* # */) throw new RequestPathError('request-target with a fragment (#) refused');
+    else if (c === 0x5c /* \ */) throw new RequestPathError('request path with a backslash refused');
   }
-  if (!percent && !dot) return path;
+  if (!encoded) return path;
   // %2E is ".", %2F "/" and %5C "\" to whatever decodes them: the segments must be normal that way too.
-  const decoded = percent ? path.replace(/%(2[EeFf]|5[Cc])/g, (escape) => String.fromCharCode(parseInt(escape.slice(1), 16))) : path;
+  const decoded = path.replace(/%(2[EeFf]|5[Cc])/g, (escape) => String.fromCharCode(parseInt(escape.slice(1), 16)));
   if (decoded.includes('\\')) throw new RequestPathError('request path with an encoded backslash (%5C) refused');
   const segments = decoded.split('/');
   for (let i = 1; i < segments.length; i++) {
@@ -61,6 +64,17 @@ export function normalPath(target: string): string {
     if (segment === '' && i < segments.length - 1) throw new RequestPathError('request path with an empty segment (an encoded // ) refused');
   }
   return path;
+}
+
+function isHex(c: number): boolean {
+  return (c >= 0x30 && c <= 0x39) || ((c | 0x20) >= 0x61 && (c | 0x20) <= 0x66);
+}
+
+/** A segment starting at `at` (just after a "/") that is "." or "..", alone or before a ";" parameter. */
+function isDotSegment(path: string, at: number): boolean {
+  let end = at + 1;
+  if (path.charCodeAt(end) === 0x2e) end++;
+  return end === path.length || path.charCodeAt(end) === 0x2f || path.charCodeAt(end) === 0x3b /* ; */;
 }
 
 /**
