@@ -2,15 +2,16 @@ import type { ErrorCode } from './errors.js';
 
 /** Every error code: the HTTP status a request gets, what causes it, what to do. The README table comes from here. */
 export const ERROR_CODES: Record<ErrorCode, { status: number; cause: string; fix: string }> = {
-  ERR_TOKEN_MISSING: { status: 401, cause: 'No X-Auth-Token (or X-Storage-Token) header.', fix: 'Send a token; with delay_auth_decision the application decides.' },
+  ERR_TOKEN_MISSING: { status: 401, cause: 'No X-Auth-Token (or X-Storage-Token) header; with tokenSource bearer (oauth2Token), no Authorization: Bearer header.', fix: 'Send a token; with delay_auth_decision the application decides.' },
   ERR_TOKEN_TOO_LONG: { status: 401, cause: 'The token is longer than maxTokenLength (64 KiB).', fix: 'Keystone tokens are far smaller; raise maxTokenLength only for huge catalogs.' },
   ERR_TOKEN_MALFORMED: { status: 401, cause: 'Not valid base64 / not a PKI, PKIZ or PEM CMS token.', fix: 'The client sent a damaged token: obtain a new one.' },
   ERR_PKIZ_CORRUPT: { status: 401, cause: 'PKIZ payload is not valid zlib data, has bytes after its zlib stream, or does not inflate to PEM CMS text (keystoneclient compresses the PEM, never DER).', fix: 'Obtain a new token.' },
-  ERR_PKIZ_TOO_LARGE: { status: 401, cause: 'PKIZ token inflates past maxInflatedBytes (1 MiB): a zlib bomb, or an enormous catalog.', fix: 'Refused on purpose; raise maxInflatedBytes only if real tokens are that large.' },
+  ERR_PKIZ_TOO_LARGE: { status: 401, cause: 'PKIZ token inflates past maxInflatedBytes (1 MiB), or to more than 32 times its compressed size (real tokens: 1.3 to 11 times): a zlib bomb, or an enormous catalog.', fix: 'Refused on purpose; raise maxInflatedBytes only if real tokens are that large.' },
   ERR_CMS_MALFORMED: { status: 401, cause: 'The decoded token is not a well-formed CMS SignedData (truncated, altered).', fix: 'Obtain a new token.' },
   ERR_CMS_NOT_SIGNED_DATA: { status: 401, cause: 'The CMS message is not SignedData.', fix: 'Obtain a new token.' },
   ERR_CMS_CONTENT_NOT_DATA: { status: 401, cause: 'The signed content is not of type id-data.', fix: 'Not a Keystone token.' },
   ERR_CMS_DETACHED: { status: 401, cause: 'The CMS message has no embedded content.', fix: 'Not a Keystone token (Keystone signs with -nodetach).' },
+  ERR_CMS_TOO_COMPLEX: { status: 401, cause: 'The CMS message holds more than Keystone ever writes: more than one SignerInfo, more than 8 digest algorithms, more than 16 certificates, any CRL, more than 16 signed attributes (or 64 values), an OBJECT IDENTIFIER over 64 bytes. Refused before any costly step.', fix: 'Not a Keystone token (keystoneclient signs with -nocerts and one signer); obtain a new token.' },
   ERR_SIGNER_MISMATCH: { status: 401, cause: 'The token was signed by another certificate than signing_cert.pem; after one refetch (rate-limited by certificateRefetchCooldown) it still is.', fix: 'Usually a rotated signing certificate, healed automatically; otherwise the token comes from another identity server.' },
   ERR_UNSUPPORTED_ALGORITHM: { status: 401, cause: 'MD5 or an unknown digest/signature algorithm.', fix: 'Make the identity server sign with sha256 (RSA, RSA-PSS or ECDSA).' },
   ERR_SIGNATURE_INVALID: { status: 401, cause: 'The signature does not verify: the token was altered or forged. When another key may have made it (a rotation that kept issuer and serial, as keystone-manage pki_setup does), the certificates are refetched first, as for ERR_SIGNER_MISMATCH.', fix: 'Obtain a new token; investigate if frequent.' },

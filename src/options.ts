@@ -60,6 +60,11 @@ export const OPTION_DECLARATIONS: readonly OptionDeclaration[] = [
   { name: 'revocation_cache_time', type: 'int', default: 10, help: 'Seconds between refreshes of the revocation list.' },
   { name: 'memcache_security_strategy', type: 'string', default: 'None', help: 'Protection of memcached entries: None, MAC (authenticated) or ENCRYPT (authenticated and encrypted).', choices: ['None', 'MAC', 'ENCRYPT'] },
   { name: 'memcache_secret_key', type: 'string', default: undefined, help: 'Secret of memcache_security_strategy MAC or ENCRYPT.', secret: true },
+  { name: 'memcache_tls_enabled', type: 'bool', default: false, help: 'Talk to memcached_servers over TLS only (never falling back to plain TCP); the server certificate is verified, host name included.' },
+  { name: 'memcache_tls_cafile', type: 'string', default: undefined, help: 'CA bundle (PEM file) to verify the memcached servers\' certificates. Unset: the system CAs.' },
+  { name: 'memcache_tls_certfile', type: 'string', default: undefined, help: 'Client certificate (PEM file) presented to memcached (with memcache_tls_keyfile).' },
+  { name: 'memcache_tls_keyfile', type: 'string', default: undefined, help: 'Private key (PEM file) of memcache_tls_certfile. Unset: the key is read from memcache_tls_certfile.' },
+  { name: 'memcache_tls_allowed_ciphers', type: 'string', default: undefined, help: 'OpenSSL cipher list allowed for TLS to memcached (TLS 1.2 and below). Unset: Node\'s defaults.' },
   { name: 'include_service_catalog', type: 'bool', default: true, help: 'Set X-Service-Catalog (v3 catalogs converted to the v2 shape).' },
   { name: 'enforce_token_bind', type: 'string', default: 'permissive', help: 'Token binding: disabled, permissive, strict, required, or the name of a bind method that must be present.' },
   { name: 'check_revocations_for_cached', type: 'bool', default: false, help: 'Check cached PKI tokens against the revocation list on every request.' },
@@ -114,6 +119,7 @@ export const EXTRA_DECLARATIONS: readonly OptionDeclaration[] = [
   { name: 'exposeReason', type: 'bool', default: true, help: 'Put the error code (e.g. ERR_TOKEN_EXPIRED) as "reason" in 401/503 bodies. False keeps it out of what clients see; it is still logged.' },
   { name: 'ignoredOptions', type: 'list', default: undefined, help: 'Set by loadConfig: options of the config section this library does not use (memcache pool tuning, ...); each is named in a warning at start-up.' },
   { name: 'memcacheTimeout', type: 'int', default: 200, help: 'Milliseconds to wait for memcached before going on without the shared cache.' },
+  { name: 'tokenSource', type: 'string', default: 'x-auth-token', help: "Where the user token is read: x-auth-token (X-Auth-Token or X-Storage-Token, with X-Service-Token: auth_token) or bearer (Authorization: Bearer only, an OAuth2 client-credentials access token: keystonemiddleware's oauth2_token filter). oauth2Token() sets bearer.", choices: ['x-auth-token', 'bearer'] },
 ];
 
 /** Options as users write them: keystone_authtoken names, with values typed or as strings from an INI file. */
@@ -145,6 +151,11 @@ export interface AuthTokenOptions {
   revocation_cache_time?: number | string;
   memcache_security_strategy?: 'None' | 'MAC' | 'ENCRYPT' | string;
   memcache_secret_key?: string;
+  memcache_tls_enabled?: boolean | string;
+  memcache_tls_cafile?: string;
+  memcache_tls_certfile?: string;
+  memcache_tls_keyfile?: string;
+  memcache_tls_allowed_ciphers?: string;
   include_service_catalog?: boolean | string;
   enforce_token_bind?: string;
   check_revocations_for_cached?: boolean | string;
@@ -163,6 +174,12 @@ export interface AuthTokenOptions {
   identityResponseMaxBytes?: number;
   revocationListMaxBytes?: number;
   memcacheTimeout?: number;
+  /**
+   * Where the user token is read: `x-auth-token` (default; X-Auth-Token or X-Storage-Token, and X-Service-Token) or
+   * `bearer` (only `Authorization: Bearer <token>`, an OAuth2 client-credentials access token from
+   * POST /v3/OS-OAUTH2/token, as keystonemiddleware's oauth2_token filter; X-Service-Token is not read).
+   */
+  tokenSource?: 'x-auth-token' | 'bearer';
   allowInsecureSigningDir?: boolean | string;
   /** Options a config file held that this library does not use (set by loadConfig, named in a warning). */
   ignoredOptions?: string[];
@@ -229,6 +246,8 @@ export interface ResolvedOptions {
   revocationCacheTime: number;
   memcacheSecurityStrategy: 'None' | 'MAC' | 'ENCRYPT';
   memcacheSecretKey: string | undefined;
+  /** TLS to memcached (memcache_tls_*); undefined: plain TCP. */
+  memcacheTls: MemcacheTlsOptions | undefined;
   includeServiceCatalog: boolean;
   enforceTokenBind: string;
   checkRevocationsForCached: boolean;
@@ -244,6 +263,7 @@ export interface ResolvedOptions {
   identityResponseMaxBytes: number;
   revocationListMaxBytes: number;
   memcacheTimeout: number;
+  tokenSource: 'x-auth-token' | 'bearer';
   allowInsecureSigningDir: boolean;
   onError: 'respond' | 'next';
   exposeReason: boolean;
@@ -251,6 +271,14 @@ export interface ResolvedOptions {
   circuitBreakerHalfOpenAfter: number;
   /** Notes for the operator found while resolving (legacy names, risky values), each naming its option. */
   warnings: OptionWarning[];
+}
+
+/** memcache_tls_* as resolved: file paths (read when the cache connects) and the cipher list. */
+export interface MemcacheTlsOptions {
+  cafile: string | undefined;
+  certfile: string | undefined;
+  keyfile: string | undefined;
+  ciphers: string | undefined;
 }
 
 const ALL = new Map([...OPTION_DECLARATIONS, ...EXTRA_DECLARATIONS].map((d) => [d.name, d]));
@@ -463,6 +491,12 @@ export function resolveOptions(input: AuthTokenOptions): ResolvedOptions {
     revocationCacheTime,
     memcacheSecurityStrategy: strategy,
     memcacheSecretKey: secretKey,
+    memcacheTls: get<boolean>('memcache_tls_enabled') ? {
+      cafile: get<string | undefined>('memcache_tls_cafile'),
+      certfile: get<string | undefined>('memcache_tls_certfile'),
+      keyfile: get<string | undefined>('memcache_tls_keyfile'),
+      ciphers: get<string | undefined>('memcache_tls_allowed_ciphers'),
+    } : undefined,
     includeServiceCatalog: get('include_service_catalog'),
     enforceTokenBind: get('enforce_token_bind'),
     checkRevocationsForCached: get('check_revocations_for_cached'),
@@ -478,6 +512,7 @@ export function resolveOptions(input: AuthTokenOptions): ResolvedOptions {
     identityResponseMaxBytes: get('identityResponseMaxBytes'),
     revocationListMaxBytes: get('revocationListMaxBytes'),
     memcacheTimeout: get('memcacheTimeout'),
+    tokenSource: choice('tokenSource') as ResolvedOptions['tokenSource'],
     allowInsecureSigningDir: get('allowInsecureSigningDir'),
     onError: choice('onError') as ResolvedOptions['onError'],
     exposeReason: get('exposeReason'),

@@ -231,6 +231,12 @@ export class AuthProtocol {
   }
 
   private failure(error: unknown, what: string, token: string): { status: 'invalid' | 'unavailable'; error: KeystoneAuthError } {
+    if (error instanceof IdentityServerError && error.code === 'ERR_CERTIFICATE_REFETCH_PENDING') {
+      // A rotation, or a forged token: worth one warning per refetch cooldown, not an operator page per request.
+      const log = this.certificates.firstUndecidableInCooldown() ? this.logger.warn : this.logger.info;
+      log.call(this.logger, { token: tokenLogId(token), code: error.code, error: error.message }, `cannot decide ${what} before the signing certificates may be refetched again`);
+      return { status: 'unavailable', error };
+    }
     if (error instanceof IdentityServerError) {
       this.logger.error({ token: tokenLogId(token), code: error.code, error: error.message }, `cannot validate ${what}: identity server unavailable`);
       return { status: 'unavailable', error };

@@ -3,6 +3,7 @@ import type { AuthTokenOptions } from '../options.js';
 import { AuthProtocol, type RequestHeaders } from '../protocol.js';
 import { compileUnless } from './core.js';
 import { keystoneContext, pathRefusal, refusalOf, type KeystoneContext, type Refusal } from './refusal.js';
+import { bearerRefusal, decideBearer } from '../oauth2/bearer.js';
 
 /** What a framework adapter does with one request. */
 export type Outcome =
@@ -35,9 +36,10 @@ export class RequestHandler {
       return { kind: 'refuse', refusal: pathRefusal(error, this.protocol.options.exposeReason) };
     }
     if (this.skip?.(method, path)) return { kind: 'skip' };
-    const decision = await this.protocol.decide(headers, { method, path });
-    const { delayAuthDecision, exposeReason, wwwAuthenticateUri } = this.protocol.options;
-    if (decision.status !== 'confirmed' && !delayAuthDecision) return { kind: 'refuse', refusal: refusalOf(decision, wwwAuthenticateUri, exposeReason) };
+    const { delayAuthDecision, exposeReason, wwwAuthenticateUri, tokenSource } = this.protocol.options;
+    const bearer = tokenSource === 'bearer';
+    const decision = await (bearer ? decideBearer(this.protocol, headers, { method, path }) : this.protocol.decide(headers, { method, path }));
+    if (decision.status !== 'confirmed' && !delayAuthDecision) return { kind: 'refuse', refusal: (bearer ? bearerRefusal : refusalOf)(decision, wwwAuthenticateUri, exposeReason) };
     return {
       kind: 'pass',
       headers: decision.headers,
