@@ -42,6 +42,8 @@ export type ErrorCode =
   | 'ERR_TOKEN_BIND'
   | 'ERR_SERVICE_TOKEN_ROLES'
   | 'ERR_ACCESS_RULES'
+  // the request itself (src/adapters)
+  | 'ERR_REQUEST_PATH'
   // configuration and environment
   | 'ERR_CONFIG'
   | 'ERR_SIGNING_DIR'
@@ -89,6 +91,17 @@ export class CertificateError extends KeystoneAuthError {}
 
 /** The token verified but must not be accepted: expired, revoked, bind or service-role rules. HTTP 401. */
 export class TokenRejectedError extends KeystoneAuthError {}
+
+/**
+ * The request-target is not in normal form (a fragment, a dot segment, a backslash, an empty segment, a
+ * malformed percent-escape, absolute-form or asterisk-form), so the path the application routes cannot be known
+ * for `unless` and access rules. HTTP 400, whatever delay_auth_decision says.
+ */
+export class RequestPathError extends KeystoneAuthError {
+  constructor(message: string) {
+    super('ERR_REQUEST_PATH', message, { status: 400 });
+  }
+}
 
 /** A configuration problem, found at construction or start-up. */
 export class ConfigError extends KeystoneAuthError {

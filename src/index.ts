@@ -5,6 +5,7 @@ export { hashToken, tokenLogId } from './token/hash.js';
 export { verifySignedToken, SigningMaterial } from './cms/verify.js';
 export type { SigningMaterialInput, VerifiedToken, VerifyOptions } from './cms/verify.js';
 export { authToken, oauth2Token, stripForgeableHeaders } from './middleware.js';
+export { normalPath } from './adapters/request-target.js';
 export { bearerToken } from './oauth2/bearer.js';
 export type { AuthTokenMiddleware, KeystoneContext } from './middleware.js';
 export { AuthProtocol } from './protocol.js';

@@ -1,9 +1,10 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { KeystoneAuthError } from './errors.js';
+import { RequestPathError, type KeystoneAuthError } from './errors.js';
 import { AuthProtocol, type Decision, type Health, type ProtocolStats } from './protocol.js';
 import type { AuthTokenOptions } from './options.js';
-import { keystoneContext, refusalOf, type KeystoneContext, type Refusal } from './adapters/refusal.js';
-import { compileUnless, pathOf, stripForgeableHeaders } from './adapters/core.js';
+import { keystoneContext, pathRefusal, refusalOf, type KeystoneContext, type Refusal } from './adapters/refusal.js';
+import { compileUnless, stripForgeableHeaders } from './adapters/core.js';
+import { normalPath } from './adapters/request-target.js';
 import { bearerRefusal, decideBearer } from './oauth2/bearer.js';
 
 export { stripForgeableHeaders };
@@ -35,9 +36,13 @@ export interface AuthTokenMiddleware {
   close(): Promise<void>;
 }
 
-/** The path of the request as the client sent it (Express rewrites req.url under a mount point), without the query. */
+/**
+ * The path of the request as the client sent it (Express rewrites req.url under a mount point), without the
+ * query: what Express 4/5, connect (parseurl) and `new URL()` route on once the target is in normal form.
+ * Throws RequestPathError otherwise.
+ */
 function requestPath(req: IncomingMessage): string {
-  return pathOf((req as { originalUrl?: string }).originalUrl ?? req.url ?? '/');
+  return normalPath((req as { originalUrl?: string }).originalUrl ?? req.url ?? '');
 }
 
 function respond(res: ServerResponse, refusal: Refusal): void {
@@ -92,7 +97,18 @@ export function authToken(options: AuthTokenOptions): AuthTokenMiddleware {
     stripForgeableHeaders(req);
     if (req.keystone !== undefined) delete req.keystone;
     if (req.keystoneError !== undefined) delete req.keystoneError;
-    if (skip?.(req.method ?? 'GET', requestPath(req))) {
+    let path: string;
+    try {
+      path = requestPath(req);
+    } catch (error) {
+      if (!(error instanceof RequestPathError)) throw error;
+      // Refused before unless and whatever delay_auth_decision says: the path the app routes is not known.
+      const refusal = pathRefusal(error, exposeReason);
+      if (onError === 'next' && next) next(Object.assign(error, { headers: refusal.headers }));
+      else respond(res, refusal);
+      return;
+    }
+    if (skip?.(req.method ?? 'GET', path)) {
       next?.();
       return;
     }
@@ -100,7 +116,7 @@ export function authToken(options: AuthTokenOptions): AuthTokenMiddleware {
     const context = {
       remoteUser: remoteUserOf ? remoteUser(req) : undefined,
       method: req.method,
-      path: requestPath(req),
+      path,
     };
     const decided = bearer ? decideBearer(protocol, req.headers, context) : protocol.decide(req.headers, context);
     if (!(decided instanceof Promise)) {

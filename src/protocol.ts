@@ -186,7 +186,7 @@ export class AuthProtocol {
   }
 
   private decideFromCache(headers: RequestHeaders, context: RequestContext): Decision | undefined {
-    if (headers['x-service-token'] !== undefined) return undefined;
+    if (single(headers['x-service-token'])) return undefined; // '' is no service token
     const token = single(headers['x-auth-token']) ?? single(headers['x-storage-token']);
     if (!token) return undefined;
     const entry = this.pipeline.cachedValid(token, context.remoteUser);
@@ -203,7 +203,7 @@ export class AuthProtocol {
    */
   async validate(headers: RequestHeaders, context: RequestContext = {}): Promise<Decision> {
     const userToken = single(headers['x-auth-token']) ?? single(headers['x-storage-token']);
-    const serviceToken = single(headers['x-service-token']);
+    const serviceToken = single(headers['x-service-token']) || undefined; // an empty header is no header
     const result: Record<string, string> = {};
     const failures: { status: 'invalid' | 'unavailable'; error: KeystoneAuthError }[] = [];
     let service: Identity | undefined;
@@ -228,7 +228,8 @@ export class AuthProtocol {
     } else {
       try {
         const entry = await this.pipeline.check(userToken, context.remoteUser, Date.now(), { allowExpired, serviceToken: serviceToken !== undefined });
-        checkAccessRules(entry.identity, { method: context.method, path: context.path, serviceType: this.options.serviceType, hasServiceToken: serviceToken !== undefined });
+        // Access rules give way only to a service token that validated and holds one of service_token_roles.
+        checkAccessRules(entry.identity, { method: context.method, path: context.path, serviceType: this.options.serviceType, hasServiceToken: allowExpired });
         identity = entry.identity;
         const user = (entry.userHeaders ??= userHeaders(identity, this.options.includeServiceCatalog));
         if (failures.length === 0 && !service) return { status: 'confirmed', identity, service, headers: user };
