@@ -53,7 +53,10 @@ export function renderChecklist(checklist: Checklist, colour: boolean): string {
   };
   const lines: string[] = [];
   let group = '';
-  for (const check of checklist.checks) {
+  // Grouped by first appearance (checks of one group may run at several moments), in running order within a group.
+  const groups = [...new Set(checklist.checks.map((check) => check.group))];
+  const ordered = groups.flatMap((name) => checklist.checks.filter((check) => check.group === name));
+  for (const check of ordered) {
     if (check.group !== group) {
       group = check.group;
       lines.push('', paint('bold', terminalSafe(group)));

@@ -17,7 +17,7 @@ credentials, revocation list, and optionally one token); exits 0 when nothing fa
 --fix creates signing_dir and replaces stale or unparseable certificate files with the served ones.
 Any keystone_authtoken option can be given as a flag: --identity-uri URL, --signing-dir DIR, --auth-url URL, ...
 Secrets need not be on the command line (where ps shows them): KEYSTONE_AUTHTOKEN_PASSWORD, and likewise
-KEYSTONE_AUTHTOKEN_ADMIN_PASSWORD, _APPLICATION_CREDENTIAL_SECRET, _ADMIN_TOKEN, _TOKEN, _MEMCACHE_SECRET_KEY,
+KEYSTONE_AUTHTOKEN_ADMIN_PASSWORD, _APPLICATION_CREDENTIAL_SECRET, _ADMIN_TOKEN, _TOKEN (auth_type v3token), _MEMCACHE_SECRET_KEY,
 set the option of that name (a flag wins over the variable, the variable over --config).
 --token checks one token: PKI/PKIZ offline, Fernet/JWS/UUID online with the service credentials.`;
 
@@ -48,7 +48,7 @@ const DOCTOR_OPTIONS: ParseArgsConfig['options'] = {
   section: { type: 'string' },
   token: { type: 'string' },
   fix: { type: 'boolean' },
-  ...Object.fromEntries(OPTION_DECLARATIONS.map((d) => [d.name.replace(/_/g, '-'), { type: 'string' as const }])),
+  ...Object.fromEntries(OPTION_DECLARATIONS.filter((d) => d.name !== 'token').map((d) => [d.name.replace(/_/g, '-'), { type: 'string' as const }])),
 };
 const INSPECT_OPTIONS: ParseArgsConfig['options'] = {
   ...COMMON,
@@ -166,6 +166,8 @@ async function doctor(args: string[]): Promise<number> {
   Object.assign(options, secretsFromEnvironment(process.env));
   const onCommandLine: string[] = [];
   for (const declaration of OPTION_DECLARATIONS) {
+    // --token is the token to check; the v3token plugin's own token comes from --config or KEYSTONE_AUTHTOKEN_TOKEN.
+    if (declaration.name === 'token') continue;
     const value = values[declaration.name.replace(/_/g, '-')];
     if (typeof value !== 'string') continue;
     (options as Record<string, unknown>)[declaration.name] = value;

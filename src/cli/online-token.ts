@@ -26,7 +26,7 @@ function fernet(token: string): Record<string, unknown> | undefined {
   const bytes = base64url(token);
   if (!bytes || bytes.length < 1 + 8 + 16 + 16 + 32 || bytes[0] !== 0x80 || (bytes.length - 57) % 16 !== 0) return undefined;
   const seconds = bytes.readBigUInt64BE(1);
-  const created = seconds <= BigInt(Number.MAX_SAFE_INTEGER / 1000) ? date(Number(seconds)) : undefined;
+  const created = seconds <= 8_640_000_000_000n ? date(Number(seconds)) : undefined; // the last second a Date can hold
   return {
     kind: 'fernet',
     unverified: UNVERIFIED,
