@@ -71,13 +71,19 @@ test('doctor finds a stale signing certificate in signing_dir, and --fix replace
   assert.equal(after.code, 0, JSON.stringify(after.failures));
 });
 
-test('doctor --fix creates a missing signing_dir with mode 0700', async () => {
-  const dir = join(tempDir(), 'signing');
+test('a signing_dir that does not exist yet is fine (the middleware creates it at start); --fix creates it with mode 0700; one that cannot be created fails', async () => {
+  const dir = join(privateDir(), 'signing');
   const without = await doctorJson(idp, ['--signing-dir', dir]);
-  assert.equal(without.code, 1);
-  assert.match(without.find('exists')!.fix!, /--fix creates it/);
+  assert.equal(without.code, 0, JSON.stringify(without.failures));
+  assert.equal(without.find('exists')!.status, 'ok');
+  assert.match(without.find('exists')!.evidence, /does not exist yet: the middleware creates it at start \(mode 0700\)/);
   await doctorJson(idp, ['--signing-dir', dir, '--fix']);
   assert.equal(statSync(dir).mode & 0o777, 0o700);
+  if (process.getuid?.() !== 0) {
+    const blocked = await doctorJson(idp, ['--signing-dir', '/proc/kat-cannot-create/signing']);
+    assert.equal(blocked.code, 1);
+    assert.match(blocked.find('exists')!.evidence, /cannot create it/);
+  }
 });
 
 test('doctor names an expired signing certificate and a certificate with the wrong purposes', async () => {
@@ -126,8 +132,12 @@ test('doctor reports an unreachable identity server and bad admin credentials', 
   assert.equal(unreachable.find('reachable')?.status, 'failure');
   const badAdmin = await doctorJson(idp, ['--signing-dir', privateDir()], { ...idp.adminCredentials, admin_password: 'wrong' });
   assert.equal(badAdmin.code, 1);
-  const check = badAdmin.find('admin token')!;
+  const check = badAdmin.find('authentication')!;
+  assert.equal(check.group, 'service credentials');
+  assert.equal(check.status, 'failure');
   assert.match(check.evidence, /refused the service credentials, admin_user admin/);
+  assert.match(check.fix!, /password/);
+  assert.equal(badAdmin.find('reachable')?.status, 'ok', 'a refused password is not a reachability problem');
   assert.doesNotMatch(JSON.stringify(badAdmin.report), /wrong/, 'the password is never printed');
 });
 
@@ -199,8 +209,11 @@ test('the CLI: --version, help per command, NO_COLOR on a terminal, inspect --js
 
   const online = 'gAAAAABonline-fernet-token-value-123';
   const inspected = JSON.parse((await run(['inspect', online, '--json'])).stdout);
-  assert.deepEqual(Object.keys(inspected), ['format', 'length', 'logId', 'note']);
+  assert.deepEqual(Object.keys(inspected), ['format', 'length', 'logId', 'kind', 'note', 'validation']);
+  assert.equal(inspected.kind, 'unknown');
   assert.ok(!JSON.stringify(inspected).includes(online), 'the token is not printed under a hash label');
+  const uuid = JSON.parse((await run(['inspect', await idp.issueToken({ format: 'uuid' }), '--json'])).stdout);
+  assert.equal(uuid.kind, 'uuid');
   const keys = (value: unknown): string[] => value && typeof value === 'object' ? Object.entries(value).flatMap(([k, v]) => [k, ...keys(v)]) : [];
   const pkiReport = JSON.parse((await run(['inspect', fixtureToken('v3-5k', 'pki'), '--json'])).stdout);
   for (const key of keys(pkiReport)) assert.match(key, /^([a-z][a-zA-Z0-9]*|\d+)$/, `camelCase key ${key}`);
@@ -214,4 +227,51 @@ test('the CLI: --version, help per command, NO_COLOR on a terminal, inspect --js
   assert.match(await tty(''), /\u001b\[/, 'colours on a terminal');
   assert.doesNotMatch(await tty('NO_COLOR=1'), /\u001b\[/, 'no colour with NO_COLOR');
   assert.doesNotMatch(await tty('CI=1'), /\u001b\[/, 'no colour under an unnamed CI, as Node decides');
+});
+
+/** Names a token's minter chose: window title (OSC 0), clipboard write (OSC 52), concealed text (SGR 8), a C1 CSI, a bidi override. */
+const HOSTILE = {
+  user: 'eve\u001b]0;owned\u0007',
+  project: 'proj\u001b]52;c;cm0gLXJmIH4=\u0007',
+  roles: ['member\u001b[8mhidden', 'admin\u009b2J', 'rev\u202eersed'],
+};
+
+function assertNoControls(text: string, what: string): void {
+  // Newlines of the layout aside, nothing below U+0020, no DEL/C1, no bidi or zero-width characters.
+  assert.doesNotMatch(text.replace(/\n/g, ''), /[\u0000-\u001f\u007f-\u009f\u200b-\u200f\u202a-\u202e\u2066-\u2069]/, `${what} carries a raw control character`);
+}
+
+test('inspect and doctor --token print the names a token carries with their control characters escaped (no window title, clipboard write, hidden text or reordering)', async () => {
+  const token = await idp.issueToken(HOSTILE);
+  const inspected = await run(['inspect', token]);
+  assert.equal(inspected.code, 0, inspected.stderr);
+  assertNoControls(inspected.stdout, 'inspect');
+  assert.match(inspected.stdout, /eve\\x1b\]0;owned\\x07/, 'shown, escaped');
+  assert.match(inspected.stdout, /rev\\u\{202e\}ersed/);
+  const json = await run(['inspect', token, '--json']);
+  assertNoControls(json.stdout, 'inspect --json');
+  assert.deepEqual(JSON.parse(json.stdout).body.roles, HOSTILE.roles, 'the JSON still says exactly what the token says');
+  const doctor = await run(['doctor', '--identity-uri', idp.url, '--admin-user', 'admin', '--admin-password', 'secret', '--admin-tenant-name', 'service', '--signing-dir', privateDir(), '--www-authenticate-uri', 'http://x/', '--token', token]);
+  assertNoControls(doctor.stdout, 'doctor --token');
+  assert.match(doctor.stdout, /VALID: user eve\\x1b/);
+  const online = await doctorJson(idp, ['--signing-dir', privateDir(), '--token', await idp.issueToken({ ...HOSTILE, format: 'uuid' })]);
+  assertNoControls(online.stdout, 'doctor --json --token <online>');
+  assert.match(online.find('verdict')!.evidence, /^VALID \(validated online by the identity server\): user eve\u001b\]0;owned/);
+});
+
+test('the CLI suggests the closest of its own flags, and takes the service password from KEYSTONE_AUTHTOKEN_PASSWORD / _ADMIN_PASSWORD instead of the command line', async () => {
+  const tokn = await run(['doctor', '--tokn', 'x']);
+  assert.equal(tokn.code, 2);
+  assert.match(tokn.stderr, /unknown flag --tokn; did you mean --token\?/);
+  assert.match((await run(['inspect', '--signing-dri', '/x'])).stderr, /did you mean --signing-dir\?/);
+  assert.match((await run(['doctor', '--identity_uri', 'http://x'])).stderr, /did you mean --identity-uri\?/);
+  const args = ['doctor', '--json', '--identity-uri', idp.url, '--admin-user', idp.adminCredentials.admin_user, '--admin-tenant-name', idp.adminCredentials.admin_tenant_name, '--www-authenticate-uri', 'http://x/', '--signing-dir', privateDir()];
+  const viaEnv = await new Promise<{ stdout: string; stderr: string; code: number }>((resolve) => {
+    execFile(process.execPath, ['--import', 'tsx', cli, ...args], { encoding: 'utf8', env: { ...process.env, KEYSTONE_AUTHTOKEN_ADMIN_PASSWORD: idp.adminCredentials.admin_password } }, (error, stdout, stderr) => resolve({ code: error ? 1 : 0, stdout, stderr }));
+  });
+  assert.equal(viaEnv.code, 0, viaEnv.stdout);
+  assert.equal(JSON.parse(viaEnv.stdout).checks.find((c: { name: string }) => c.name === 'authentication').status, 'ok');
+  assert.doesNotMatch(viaEnv.stdout + viaEnv.stderr, new RegExp(idp.adminCredentials.admin_password));
+  const onCommandLine = await run([...args, '--admin-password', idp.adminCredentials.admin_password]);
+  assert.match(onCommandLine.stderr, /--admin-password on the command line is visible to other users .*KEYSTONE_AUTHTOKEN_ADMIN_PASSWORD/);
 });
