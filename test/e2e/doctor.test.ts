@@ -264,7 +264,6 @@ test('the CLI suggests the closest of its own flags, and takes the service passw
   assert.equal(tokn.code, 2);
   assert.match(tokn.stderr, /unknown flag --tokn; did you mean --token\?/);
   assert.match((await run(['inspect', '--signing-dri', '/x'])).stderr, /did you mean --signing-dir\?/);
-  assert.match((await run(['doctor', '--identity_uri', 'http://x'])).stderr, /did you mean --identity-uri\?/);
   const args = ['doctor', '--json', '--identity-uri', idp.url, '--admin-user', idp.adminCredentials.admin_user, '--admin-tenant-name', idp.adminCredentials.admin_tenant_name, '--www-authenticate-uri', 'http://x/', '--signing-dir', privateDir()];
   const viaEnv = await new Promise<{ stdout: string; stderr: string; code: number }>((resolve) => {
     execFile(process.execPath, ['--import', 'tsx', cli, ...args], { encoding: 'utf8', env: { ...process.env, KEYSTONE_AUTHTOKEN_ADMIN_PASSWORD: idp.adminCredentials.admin_password } }, (error, stdout, stderr) => resolve({ code: error ? 1 : 0, stdout, stderr }));
