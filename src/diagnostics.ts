@@ -16,6 +16,10 @@ export const channels = {
   certificateRefetch: channel('keystone-authtoken:certificate-refetch'),
   /** A revocation list refresh: {@link RevocationRefreshEvent}. */
   revocationRefresh: channel('keystone-authtoken:revocation-refresh'),
+  /** A poll of Keystone's revocation events: {@link RevocationEventsEvent}. */
+  revocationEvents: channel('keystone-authtoken:revocation-events'),
+  /** A cached token refused because a revocation event revokes it: {@link RevokedByEventEvent}. */
+  revokedByEvent: channel('keystone-authtoken:revoked-by-event'),
   /** The identity server circuit breaker changed state: {@link BreakerEvent}. */
   breaker: channel('keystone-authtoken:breaker'),
 } as const;
@@ -62,6 +66,26 @@ export interface RevocationRefreshEvent {
   /** The error code, when not. */
   error?: string;
   durationMs: number;
+}
+
+/** `keystone-authtoken:revocation-events`: one poll of Keystone's revocation events (GET /v3/OS-REVOKE/events). */
+export interface RevocationEventsEvent {
+  ok: boolean;
+  /** Events new in this poll, when ok. */
+  added?: number;
+  /** Events held after it. */
+  events: number;
+  /** Why it failed, when not ok. */
+  error?: string;
+  durationMs: number;
+}
+
+/** `keystone-authtoken:revoked-by-event`: a cached token refused because a revocation event revokes it. */
+export interface RevokedByEventEvent {
+  /** The token's log id (a hash prefix), never the token. */
+  token: string;
+  /** The fields the event set. */
+  event: string;
 }
 
 /** `keystone-authtoken:breaker`: the identity server circuit breaker changed state. */

@@ -4,6 +4,7 @@ import type { SharedTokenCache } from './cache/shared-cache.js';
 import { AdminToken } from './identity/admin-token.js';
 import { IdentityClient } from './identity/client.js';
 import { PATHS, VersionDiscovery } from './identity/versions.js';
+import { checkValidatePermission, missingRoleError } from './identity/validate-permission.js';
 import { channels, type ValidationEvent } from './diagnostics.js';
 import { stderrLogger, type Logger } from './logger.js';
 import { resolveOptions, type AuthTokenOptions, type ResolvedOptions } from './options.js';
@@ -17,6 +18,7 @@ import { MonitoredValidator, type ValidationHealth } from './health.js';
 import { PkiValidator } from './validators/pki.js';
 import { tokenLogId } from './token/hash.js';
 import { TokenPipeline } from './pipeline/token-pipeline.js';
+import { RevocationEventFeed, type RevocationEventsHealth } from './revocation-events/event-feed.js';
 import { serviceHeaders, userHeaders } from './token/headers.js';
 
 /** The decision on one request. */
@@ -64,6 +66,8 @@ export interface Health {
   /** The revocation list (PKI), if fetched. */
   revocationList: { entries: number; ageSeconds: number } | undefined;
   cache: { entries: number; approximateBytes: number };
+  /** Keystone's revocation events (online tokens): last poll, its age, how many held, available or not, stale or not. */
+  revocationEvents: RevocationEventsHealth;
   /**
    * The shared cache (memcached_servers, or the `cache` option): not-configured; connected (last operation
    * succeeded); failing (requests go on without it, validating more often); unknown (no operation yet).
@@ -95,6 +99,8 @@ export class AuthProtocol {
   private readonly online: MonitoredValidator;
   /** One token -> its cache entry or a typed error (cache levels, single-flight, validators, revocation checks). */
   readonly pipeline: TokenPipeline;
+  /** Keystone's revocation events, polled every revocation_cache_time once an online token is cached. */
+  readonly revocationEvents: RevocationEventFeed;
   private readonly counters = { cmsVerifications: 0, onlineValidations: 0, cacheHits: 0 };
 
   constructor(input: AuthTokenOptions) {
@@ -127,7 +133,15 @@ export class AuthProtocol {
       new OnlineValidator({ client: this.client, versions: this.versions, adminToken: this.adminToken, includeCatalog: this.options.includeServiceCatalog, counters: this.counters }),
       { client: this.client, versions: this.versions, adminToken: this.adminToken, logger: this.logger },
     );
-    this.pipeline = new TokenPipeline({ options: this.options, logger: this.logger, pki: this.pki, online: this.online, counters: this.counters });
+    this.revocationEvents = new RevocationEventFeed({
+      client: this.client,
+      versions: this.versions,
+      adminToken: this.adminToken,
+      logger: this.logger,
+      intervalMs: this.options.revocationCacheTime * 1000,
+      enabled: this.options.revocationEvents && this.adminToken.configured,
+    });
+    this.pipeline = new TokenPipeline({ options: this.options, logger: this.logger, pki: this.pki, online: this.online, events: this.revocationEvents, counters: this.counters });
     this.cache = this.pipeline.cache;
     this.shared = this.pipeline.shared;
   }
@@ -135,11 +149,19 @@ export class AuthProtocol {
   /**
    * Resolves when the middleware can decide: the service credentials authenticate, the identity server answers,
    * and, where it issues PKI tokens, the signing certificates and the revocation list are at hand. Rejects with
-   * the typed error (ConfigError, IdentityServerError, CertificateError) otherwise. Does not change decisions.
+   * the typed error (ConfigError, IdentityServerError, CertificateError) otherwise: ConfigError(ERR_CONFIG) naming
+   * the role when the service user cannot validate tokens (no service or admin role). Does not change decisions.
    */
   async ready(): Promise<void> {
     const version = await this.versions.resolve();
-    if (this.adminToken.configured) await this.adminToken.get();
+    if (this.adminToken.configured) {
+      const admin = await this.adminToken.get();
+      // Every online token is validated with this user's token: one that lacks the role would get 503 on each.
+      if (version === 'v3' && !this.adminToken.isStatic) {
+        const permission = await checkValidatePermission(this.client, admin);
+        if (!permission.allowed) throw missingRoleError(permission, this.adminToken.describe);
+      }
+    }
     const probe = await this.client.request({ path: PATHS[version].signingCert, label: `GET ${PATHS[version].signingCert} (readiness)` });
     if (probe.status === 404 || probe.status === 410) return; // Fernet/JWS only: nothing more to have at hand
     await this.certificates.current();
@@ -178,6 +200,7 @@ export class AuthProtocol {
       },
       revocationList: fetched > 0 ? { entries: this.revocations.size, ageSeconds: Math.round((now - fetched) / 1000) } : undefined,
       cache: { entries: this.cache.size, approximateBytes: this.cache.calculatedSize },
+      revocationEvents: this.revocationEvents.health(now),
       sharedCache: !this.shared || !shared
         ? { state: 'not-configured' }
         : { state: shared.state, ...this.shared.describe, lastError: shared.lastError?.message, lastErrorAt: shared.lastError && new Date(shared.lastError.at).toISOString() },
@@ -211,7 +234,7 @@ export class AuthProtocol {
   }
 
   private decideFromCache(headers: RequestHeaders, context: RequestContext): Decision | undefined {
-    if (headers['x-service-token'] !== undefined) return undefined;
+    if (single(headers['x-service-token'])) return undefined; // '' is no service token
     const token = single(headers['x-auth-token']) ?? single(headers['x-storage-token']);
     if (!token) return undefined;
     const entry = this.pipeline.cachedValid(token, context.remoteUser);
@@ -228,7 +251,7 @@ export class AuthProtocol {
    */
   async validate(headers: RequestHeaders, context: RequestContext = {}): Promise<Decision> {
     const userToken = single(headers['x-auth-token']) ?? single(headers['x-storage-token']);
-    const serviceToken = single(headers['x-service-token']);
+    const serviceToken = single(headers['x-service-token']) || undefined; // an empty header is no header
     const result: Record<string, string> = {};
     const failures: { status: 'invalid' | 'unavailable'; error: KeystoneAuthError }[] = [];
     let service: Identity | undefined;
@@ -253,7 +276,8 @@ export class AuthProtocol {
     } else {
       try {
         const entry = await this.pipeline.check(userToken, context.remoteUser, Date.now(), { allowExpired, serviceToken: serviceToken !== undefined });
-        checkAccessRules(entry.identity, { method: context.method, path: context.path, serviceType: this.options.serviceType, hasServiceToken: serviceToken !== undefined });
+        // Access rules give way only to a service token that validated and holds one of service_token_roles.
+        checkAccessRules(entry.identity, { method: context.method, path: context.path, serviceType: this.options.serviceType, hasServiceToken: allowExpired });
         identity = entry.identity;
         const user = (entry.userHeaders ??= userHeaders(identity, this.options.includeServiceCatalog));
         if (failures.length === 0 && !service) return { status: 'confirmed', identity, service, headers: user };
@@ -269,6 +293,12 @@ export class AuthProtocol {
   }
 
   private failure(error: unknown, what: string, token: string): { status: 'invalid' | 'unavailable'; error: KeystoneAuthError } {
+    if (error instanceof IdentityServerError && error.code === 'ERR_CERTIFICATE_REFETCH_PENDING') {
+      // A rotation, or a forged token: worth one warning per refetch cooldown, not an operator page per request.
+      const log = this.certificates.firstUndecidableInCooldown() ? this.logger.warn : this.logger.info;
+      log.call(this.logger, { token: tokenLogId(token), code: error.code, error: error.message }, `cannot decide ${what} before the signing certificates may be refetched again`);
+      return { status: 'unavailable', error };
+    }
     if (error instanceof IdentityServerError) {
       this.logger.error({ token: tokenLogId(token), code: error.code, error: error.message }, `cannot validate ${what}: identity server unavailable`);
       return { status: 'unavailable', error };
@@ -304,6 +334,7 @@ export class AuthProtocol {
 
   /** Stops timers and closes sockets. */
   async close(): Promise<void> {
+    this.revocationEvents.close();
     await Promise.all([this.client.close(), this.pipeline.close()]); // writes to the shared cache are never lost on shutdown
     await this.signingDir.dispose();
   }

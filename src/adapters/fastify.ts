@@ -5,7 +5,8 @@ import type { AuthTokenOptions } from '../options.js';
 import { controlsOf, type KeystoneControls } from './controls.js';
 import type { KeystoneContext } from './refusal.js';
 import { RequestHandler } from './handler.js';
-import { pathOf, stripForgeableHeaders } from './core.js';
+import { stripForgeableHeaders } from './core.js';
+import { routedPath, type PathRouting } from './request-target.js';
 
 /** The parts of Fastify the plugin uses (structural: no dependency on fastify's types). */
 interface FastifyLike {
@@ -13,6 +14,7 @@ interface FastifyLike {
   decorateRequest(name: string, value: unknown): unknown;
   addHook(name: 'onRequest', hook: (request: FastifyRequestLike, reply: FastifyReplyLike) => Promise<unknown>): unknown;
   addHook(name: 'onClose', hook: () => Promise<void>): unknown;
+  readonly initialConfig?: object;
 }
 interface FastifyRequestLike {
   raw: IncomingMessage;
@@ -52,12 +54,16 @@ export async function keystoneFastify(fastify: FastifyLike, options: AuthTokenOp
   const handler = new RequestHandler(options);
   const onError = handler.protocol.options.onError;
   fastify.decorate('keystone', controlsOf(handler.protocol));
+  // find-my-way cuts the path at ';' too when useSemicolonDelimiter is set (top level, or routerOptions in Fastify 5).
+  const config = fastify.initialConfig as { useSemicolonDelimiter?: unknown; routerOptions?: { useSemicolonDelimiter?: unknown } } | undefined;
+  const routing: PathRouting = { kind: 'find-my-way', semicolonDelimiter: config?.routerOptions?.useSemicolonDelimiter === true || config?.useSemicolonDelimiter === true };
   fastify.decorateRequest('keystone', undefined);
   fastify.decorateRequest('keystoneError', undefined);
   fastify.addHook('onRequest', async (request, reply) => {
     const headers = request.raw.headers;
     stripForgeableHeaders(request.raw); // headers and rawHeaders
-    const outcome = await handler.handle(headers, request.method, pathOf(request.url));
+    // request.url is what find-my-way routed (after any rewriteUrl).
+    const outcome = await handler.handle(headers, request.method, () => routedPath(request.url, routing));
     if (outcome.kind === 'skip') return;
     if (outcome.kind === 'refuse') {
       const { status, headers: answer, body, error } = outcome.refusal;
