@@ -18,6 +18,7 @@ export type Fault =
   | 'wrong-certificate' // serves a signing certificate that did not sign its tokens
   | 'huge' // 200 with a body of 64 MiB
   | 'truncated' // the answer's headers, then half of its body, then the connection is cut
+  | 'unparseable-revocation-list' // the revocation list, correctly signed, but its signed content is not JSON (cut short)
   | null;
 
 export interface IdentityServerOptions {
@@ -64,6 +65,8 @@ export class IdentityServer {
   private readonly online = new Map<string, Record<string, unknown>>();
   private readonly adminTokens = new Set<string>();
   private revocationPem: string | undefined;
+  private unparseablePem: string | undefined;
+  private servedRevocationList: string | undefined;
   private wrongCertificate: TestCertificate | undefined;
 
   private constructor(private readonly options: Required<Omit<IdentityServerOptions, 'pki' | 'port' | 'tls'>> & { port: number; tls?: { cert: string; key: string } }, pki: TestPki) {
@@ -114,7 +117,7 @@ export class IdentityServer {
     if (this.online.delete(token)) return;
     const auditId = options.auditId === false ? undefined : auditIdOf(token);
     for (const algorithm of ['md5', 'sha256']) this.revoked.set(hashToken(token, algorithm), auditId);
-    this.revocationPem = undefined;
+    this.revocationPem = this.unparseablePem = undefined;
   }
 
   /** Adds ids (token hashes) to the revocation list, e.g. to make it large; `auditIds` are listed beside them. */
@@ -122,7 +125,20 @@ export class IdentityServer {
     const audits = auditIds ? [...auditIds] : [];
     let i = 0;
     for (const id of ids) this.revoked.set(id, audits[i++]);
-    this.revocationPem = undefined;
+    this.revocationPem = this.unparseablePem = undefined;
+  }
+
+  /**
+   * Serves this signed list (PEM CMS, e.g. one captured earlier: a replay) instead of the server's own, until
+   * called again without one.
+   */
+  serveRevocationList(pem: string | undefined): void {
+    this.servedRevocationList = pem;
+  }
+
+  /** The signed revocation list the server serves now (PEM CMS), to capture and replay later. */
+  currentRevocationList(): string {
+    return this.servedRevocationList ?? this.revocationList();
   }
 
   /** Forgets every admin token issued so far: the next admin request gets 401, as after a Keystone restart. */
@@ -142,7 +158,7 @@ export class IdentityServer {
       ? await issueCertificate({ commonName: old.subject, subjectName: old.subjectName, subject: old.subject, issuer: this.pki.ca, serial: old.serial })
       : await issueCertificate({ commonName: `Keystone Signing ${randomBytes(3).toString('hex')}`, issuer: this.pki.ca });
     this.pki = { ca: this.pki.ca, signing };
-    this.revocationPem = undefined;
+    this.revocationPem = this.unparseablePem = undefined;
     return signing;
   }
 
@@ -242,7 +258,8 @@ export class IdentityServer {
       case 'GET /v2.0/tokens/revoked':
       case 'GET /v3/auth/tokens/OS-PKI/revoked':
         if (!this.isAdmin(req)) return send(res, 401, { error: { code: 401, message: 'admin token required' } });
-        return send(res, 200, { signed: this.revocationList() });
+        if (this.fault === 'unparseable-revocation-list') return send(res, 200, { signed: this.unparseableRevocationList() });
+        return send(res, 200, { signed: this.servedRevocationList ?? this.revocationList() });
       case 'GET /v3/auth/tokens': {
         if (!this.isAdmin(req)) return send(res, 401, { error: { code: 401 } });
         const found = this.online.get(String(req.headers['x-subject-token'] ?? ''));
@@ -285,12 +302,22 @@ export class IdentityServer {
   }
 
   private revocationList(): string {
-    if (!this.revocationPem) {
-      const expires = new Date(Date.now() + 24 * 3600 * 1000).toISOString();
-      const content = JSON.stringify({ revoked: [...this.revoked].map(([id, audit_id]) => (audit_id === undefined ? { id, expires } : { id, expires, audit_id })) });
-      this.revocationPem = toPem(signCms(Buffer.from(content), this.pki.signing));
-    }
+    this.revocationPem ??= toPem(signCms(this.revocationContent(), this.pki.signing));
     return this.revocationPem;
+  }
+
+  /** The list's content cut short of its closing "]}" (every entry there, the JSON unterminated), signed. */
+  private unparseableRevocationList(): string {
+    if (!this.unparseablePem) {
+      const content = this.revocationContent();
+      this.unparseablePem = toPem(signCms(content.subarray(0, content.length - 2), this.pki.signing));
+    }
+    return this.unparseablePem;
+  }
+
+  private revocationContent(): Buffer {
+    const expires = new Date(Date.now() + 24 * 3600 * 1000).toISOString();
+    return Buffer.from(JSON.stringify({ revoked: [...this.revoked].map(([id, audit_id]) => (audit_id === undefined ? { id, expires } : { id, expires, audit_id })) }));
   }
 }
 
