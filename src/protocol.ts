@@ -47,10 +47,16 @@ export interface RequestContext {
 export interface Health {
   /** up: the last request to the identity server succeeded; down: it failed; unknown: none yet. */
   identityServer: { state: 'up' | 'down' | 'unknown'; breaker: 'closed' | 'open' | 'half-open'; lastCheckedAt: string | undefined; lastError: string | undefined };
-  /** The signing certificate in use (PKI), if loaded. */
-  signingCertificate: { subject: string; serial: string; notAfter: string; expiresInDays: number } | undefined;
-  /** The revocation list (PKI), if fetched. */
-  revocationList: { entries: number; ageSeconds: number } | undefined;
+  /**
+   * The signing certificate in use (PKI), if loaded; `source` 'signing_dir' while the identity server cannot be
+   * reached and the copy in signing_dir stands in.
+   */
+  signingCertificate: { subject: string; serial: string; notAfter: string; expiresInDays: number; source: 'identity server' | 'signing_dir' } | undefined;
+  /**
+   * The revocation list (PKI), if fetched; `source` 'signing_dir' while revoked.pem stands in for an unreachable
+   * identity server. `failures` and `nextTryInSeconds` while refreshes fail (they back off).
+   */
+  revocationList: { entries: number; ageSeconds: number; source: 'identity server' | 'signing_dir'; failures: number; nextTryInSeconds: number | undefined } | undefined;
   cache: { entries: number; approximateBytes: number };
 }
 
@@ -129,6 +135,7 @@ export class AuthProtocol {
     const outcome = this.client.lastOutcome;
     const signer = this.certificates.loaded?.signer;
     const fetched = this.revocations.fetchedAtMs;
+    const backoff = this.revocations.backoff;
     return {
       identityServer: {
         state: outcome === undefined ? 'unknown' : outcome.ok ? 'up' : 'down',
@@ -141,8 +148,18 @@ export class AuthProtocol {
         serial: signer.serial,
         notAfter: signer.notAfter.toISOString(),
         expiresInDays: Math.floor((signer.notAfter.getTime() - now) / 86_400_000),
+        source: this.certificates.source ?? 'identity server',
       },
-      revocationList: fetched > 0 ? { entries: this.revocations.size, ageSeconds: Math.round((now - fetched) / 1000) } : undefined,
+      revocationList:
+        fetched > 0
+          ? {
+              entries: this.revocations.size,
+              ageSeconds: Math.round((now - fetched) / 1000),
+              source: this.revocations.source ?? 'identity server',
+              failures: backoff?.failures ?? 0,
+              nextTryInSeconds: backoff && Math.max(0, Math.ceil((backoff.retryAt - now) / 1000)),
+            }
+          : undefined,
       cache: { entries: this.cache.size, approximateBytes: this.cache.calculatedSize },
     };
   }
