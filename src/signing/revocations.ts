@@ -100,8 +100,10 @@ export class RevocationList {
   async ids(now = this.now()): Promise<RevocationEntries> {
     if (!this.started) {
       this.started = true;
-      await this.first().catch(() => {});
-      now = this.now();
+      if (!this.revoked) {
+        await this.first().catch(() => {});
+        now = this.now();
+      }
     }
     const age = now - this.fetchedAt;
     if (this.revoked && age < this.deps.cacheTimeMs) return this.revoked;
