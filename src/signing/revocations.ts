@@ -9,6 +9,7 @@ import { curableByNewCertificates, type CertificateStore } from './certificates.
 import { pemSlices, REVOKED_FILE, type SigningDir } from './signing-dir.js';
 import { RevocationReader } from './revocation-worker.js';
 import { unreachable } from './unreachable.js';
+import { mergeRevocations } from './revocation-merge.js';
 import type { RevocationEntries } from './revoked-set.js';
 
 /** Where the list in use came from. */
@@ -41,6 +42,8 @@ export class RevocationList {
   private failures = 0;
   private retryAt = 0;
   private lastFailure: KeystoneAuthError | Error | undefined;
+  /** How many entries the last list dropped before their expiry (kept), to warn only when that grows. */
+  private keptBeyondGrace = 0;
   /** Where the current list came from. */
   source: RevocationSource | undefined;
   /** How many times the list was fetched (diagnostics and tests). */
@@ -212,7 +215,8 @@ export class RevocationList {
       if (response!.status !== 200 || !reader) {
         throw new IdentityServerError(response!.status === 401 || response!.status === 403 ? 'ERR_IDENTITY_AUTH' : 'ERR_IDENTITY_RESPONSE', `GET ${path} answered ${response!.status}`);
       }
-      const revoked = await this.read(reader, true);
+      let revoked = await this.read(reader, true);
+      if (this.revoked) revoked = await this.retain(this.revoked, revoked);
       this.revoked = revoked;
       this.fetchedAt = this.now();
       if (this.failures > 0 || this.source === 'signing_dir') this.deps.logger.info({ entries: revoked.size, failures: this.failures }, 'revocation list fetched from the identity server again');
@@ -239,6 +243,24 @@ export class RevocationList {
     } finally {
       reader?.close();
     }
+  }
+
+  /**
+   * `fresh`, keeping each entry of `current` it drops before the entry's `expires` (Keystone lists a revoked
+   * token until it expires: a list without it is an older one, replayed or cached), with a warning.
+   */
+  private async retain(current: RevocationEntries, fresh: RevocationEntries): Promise<RevocationEntries> {
+    const { entries, kept, keptBeyondGrace } = await mergeRevocations(current, fresh, Math.floor(this.now() / 1000));
+    // Warned when more are dropped than the last list dropped: the same older list served again is not news.
+    const news = keptBeyondGrace > this.keptBeyondGrace;
+    this.keptBeyondGrace = keptBeyondGrace;
+    if (news) {
+      this.deps.logger.warn(
+        { dropped: kept, entries: fresh.size },
+        `the revocation list fetched drops ${kept} entries that have not expired (an older list: replayed on a plain-HTTP identity_uri, or served by a cache); they are kept until they expire`,
+      );
+    } else if (kept > 0) this.deps.logger.debug({ dropped: kept }, 'the revocation list fetched drops entries within a minute of their expiry; kept until they expire');
+    return entries;
   }
 
   /**
