@@ -11,10 +11,32 @@ import { RevocationEntries, type RevokedSet } from './revoked-set.js';
  * case (nothing dropped early: Keystone's next list) the walk only counts, and the new list is used as it is.
  */
 
-/** Entries compared per slice of work (a few milliseconds at most). */
-const SLICE = 65_536;
+/** Work is checked against the clock every this many steps, and yields after SLICE_MS of it. */
+const CHECK_EVERY = 4096;
+const SLICE_MS = 4;
 
 const turn = () => new Promise<void>((resolve) => setImmediate(resolve));
+
+/** A clock for slices of work: `due()` true when the current slice has run SLICE_MS (then yield with turn()). */
+function slicer() {
+  let start = performance.now();
+  return {
+    due(): boolean {
+      if (performance.now() - start < SLICE_MS) return false;
+      return true;
+    },
+    async yield(): Promise<void> {
+      await turn();
+      start = performance.now();
+    },
+  };
+}
+
+/** 32-bit words over a table's bytes, when its ids are whole words (MD5, SHA-256, audit ids) and aligned. */
+function wordsOf(table: IdTable | undefined): Uint32Array | undefined {
+  if (!table || table.width % 4 !== 0 || table.bytes.byteOffset % 4 !== 0) return undefined;
+  return new Uint32Array(table.bytes.buffer, table.bytes.byteOffset, table.bytes.length >> 2);
+}
 
 export interface MergedEntries {
   entries: RevocationEntries;
@@ -90,18 +112,39 @@ async function countKept(current: IdTable, fresh: IdTable | undefined, now: numb
   let j = 0;
   const other = fresh?.bytes;
   const otherCount = fresh?.count ?? 0;
+  // The common case, the same ids in both: equal words are compared four bytes at a time.
+  const ours = wordsOf(current);
+  const theirs = ours && wordsOf(fresh);
+  const words = width >> 2;
+  const clock = slicer();
   for (let i = 0; i < count; ) {
-    const end = Math.min(count, i + SLICE);
+    const end = Math.min(count, i + CHECK_EVERY);
     for (; i < end; i++) {
       const expiry = expires[i]!;
       if (expiry <= now) continue;
+      if (theirs && j < otherCount) {
+        let same = true;
+        for (let k = 0, a = j * words, b = i * words; k < words; k++) {
+          if (theirs[a + k] !== ours![b + k]) {
+            same = false;
+            break;
+          }
+        }
+        if (same) {
+          j++;
+          continue;
+        }
+      }
       let d = 1;
       while (j < otherCount && (d = compare(other!, j * width, bytes, i * width, width)) < 0) j++;
-      if (j < otherCount && d === 0) continue;
+      if (j < otherCount && d === 0) {
+        j++;
+        continue;
+      }
       kept++;
       if (expiry > beyond) late++;
     }
-    if (i < count) await turn();
+    if (i < count && clock.due()) await clock.yield();
   }
   return { kept, beyond: late };
 }
@@ -117,8 +160,9 @@ async function merged(current: IdTable, fresh: IdTable | undefined, keep: number
   let i = 0;
   let j = 0;
   let steps = 0;
+  const clock = slicer();
   while (i < current.count || j < otherCount) {
-    if (++steps % SLICE === 0) await turn();
+    if (++steps % CHECK_EVERY === 0 && clock.due()) await clock.yield();
     let takeFresh: boolean;
     if (i >= current.count) takeFresh = true;
     else if (j >= otherCount) takeFresh = false;
@@ -128,11 +172,11 @@ async function merged(current: IdTable, fresh: IdTable | undefined, keep: number
       takeFresh = d <= 0;
     }
     if (takeFresh) {
-      bytes.set(fresh!.bytes.subarray(j * width, (j + 1) * width), o * width);
+      for (let k = 0, from = j * width, to = o * width; k < width; k++) bytes[to + k] = fresh!.bytes[from + k]!;
       expires[o++] = fresh!.expires[j++]!;
     } else {
       if (current.expires[i]! > now) {
-        bytes.set(current.bytes.subarray(i * width, (i + 1) * width), o * width);
+        for (let k = 0, from = i * width, to = o * width; k < width; k++) bytes[to + k] = current.bytes[from + k]!;
         expires[o++] = current.expires[i]!;
       }
       i++;
@@ -145,7 +189,7 @@ async function merged(current: IdTable, fresh: IdTable | undefined, keep: number
   const index = new Uint32Array(buckets + 1);
   const shift = 24 - bits;
   for (let n = 0; n < o; n++) {
-    if (n % SLICE === SLICE - 1) await turn();
+    if (n % CHECK_EVERY === CHECK_EVERY - 1 && clock.due()) await clock.yield();
     const at = n * width;
     const p = ((bytes[at]! << 16) | ((width > 1 ? bytes[at + 1]! : 0) << 8) | (width > 2 ? bytes[at + 2]! : 0)) >>> shift;
     index[p + 1]!++;
