@@ -53,7 +53,7 @@ export interface RevocationCodec {
    * 'pem' the PEM of revoked.pem. `end()` gives the DER, on a SharedArrayBuffer when `shared`. `sizeHint` (the
    * expected input length, when known) sizes the output once.
    */
-  envelope(kind: 'json' | 'pem', sizeHint?: number, shared?: boolean): EnvelopeDecoder;
+  envelope(kind: 'json' | 'pem', sizeHint?: number, shared?: boolean, initial?: SharedArrayBuffer): EnvelopeDecoder;
   /** Whether `key` (its first `table.width` bytes) is in the table. */
   find(table: IdTable, key: Uint8Array): boolean;
 }
@@ -661,7 +661,7 @@ export function revocationCodec(): RevocationCodec {
     return { ids: ids.finish(), auditIds: audits.finish(), withoutAuditId };
   }
 
-  function envelope(kind: 'json' | 'pem', sizeHint = 0, shared = false): EnvelopeDecoder {
+  function envelope(kind: 'json' | 'pem', sizeHint = 0, shared = false, initial?: SharedArrayBuffer): EnvelopeDecoder {
     const B64 = new Int8Array(256).fill(-1);
     const standard = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/';
     for (let c = 0; c < 64; c++) B64[standard.charCodeAt(c)] = c;
@@ -672,7 +672,7 @@ export function revocationCodec(): RevocationCodec {
     const isSpace = (c: number): boolean => c === 0x20 || c === 0x0a || c === 0x0d || c === 0x09;
 
     // The DER: `o` bytes written; `quad` holds `have` sextets of the group being read, `pads` the '=' seen.
-    let out = allocate(sizeHint > 0 ? Math.ceil((sizeHint * 3) / 4) + 16 : 1 << 20);
+    let out = initial ? new Uint8Array(initial) : allocate(sizeHint > 0 ? Math.ceil((sizeHint * 3) / 4) + 16 : 1 << 20);
     let o = 0;
     let quad = 0;
     let have = 0;
