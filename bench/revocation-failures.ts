@@ -5,7 +5,7 @@
 //   forced:  1,000 refreshes that each download and fail (the back-off bypassed, as if the identity server
 //            were asked on every back-off interval for hours): resident memory growth, so that what a failed
 //            refresh leaves behind is seen (none should stay).
-// Run: npx tsx bench/revocation-failures.ts [count] [entries]
+// Run: npx tsx bench/revocation-failures.ts [count] [entries] [forced count, default count]
 import { AuthProtocol, type Logger } from '../src/index.js';
 import { identityServerProcess } from './child.js';
 
@@ -16,7 +16,7 @@ const RSS_LIMIT_MIB = 3072;
 
 type Row = Record<string, string | number>;
 
-export async function benchRevocationFailures(count = 1000, entries = 100_000): Promise<Row[]> {
+export async function benchRevocationFailures(count = 1000, entries = 100_000, forcedCount = count): Promise<Row[]> {
   const { child, url, token, ...admin } = await identityServerProcess({ REVOKED: String(entries), FAULT: 'unparseable-revocation-list' });
   const rows: Row[] = [];
   try {
@@ -54,7 +54,7 @@ export async function benchRevocationFailures(count = 1000, entries = 100_000): 
     const forcedStart = performance.now();
     let peak = 0;
     stopped = '';
-    for (let i = 0; i < count; i++) {
+    for (let i = 0; i < forcedCount; i++) {
       await list.fetch().catch(() => {});
       const growth = (process.memoryUsage().rss - rssTraffic) / MiB;
       peak = Math.max(peak, growth);
@@ -67,7 +67,7 @@ export async function benchRevocationFailures(count = 1000, entries = 100_000): 
     // A moment for terminated workers to hand back their memory.
     await new Promise((resolve) => setTimeout(resolve, 2000));
     rows.push({
-      run: `forced: ${count} failed downloads${stopped}`,
+      run: `forced: ${forcedCount} failed downloads${stopped}`,
       downloads: list.fetchCount - before,
       seconds: +(forcedMs / 1000).toFixed(1),
       'RSS growth MiB': `${Math.round((process.memoryUsage().rss - rssTraffic) / MiB)} (peak ${Math.round(peak)})`,
@@ -81,6 +81,6 @@ export async function benchRevocationFailures(count = 1000, entries = 100_000): 
 }
 
 if (import.meta.url === `file://${process.argv[1]}`) {
-  console.table(await benchRevocationFailures(Number(process.argv[2] ?? 1000), Number(process.argv[3] ?? 100_000)));
+  console.table(await benchRevocationFailures(Number(process.argv[2] ?? 1000), Number(process.argv[3] ?? 100_000), Number(process.argv[4] ?? process.argv[2] ?? 1000)));
   process.exit(0);
 }
