@@ -35,6 +35,8 @@ export class RevocationList {
   private revoked: RevocationEntries | undefined;
   private fetchedAt = 0;
   private inFlight: Promise<RevocationEntries> | undefined;
+  /** A refresh() asked for while a download was under way: the next download. */
+  private queued: Promise<RevocationEntries> | undefined;
   private started = false;
   /** The SHA-256 of the large list's DER that revoked.pem holds, when known: an unchanged list is not rewritten. */
   private storedDigest: string | undefined;
@@ -112,12 +114,12 @@ export class RevocationList {
     if (this.revoked && age < this.deps.cacheTimeMs) return this.revoked;
     const due = now >= this.retryAt;
     if (this.revoked && age < this.deps.cacheTimeMs + this.deps.maxStalenessMs) {
-      if (due) void this.refresh().catch(() => {}); // serve the current list while the new one comes
+      if (due) void this.download().catch(() => {}); // serve the current list while the new one comes
       return this.revoked;
     }
     if (!due && !this.inFlight) throw this.stale(this.lastFailure, now);
     try {
-      return await this.refresh();
+      return await this.download();
     } catch (error) {
       throw this.stale(error, this.now());
     }
@@ -134,8 +136,24 @@ export class RevocationList {
     );
   }
 
-  /** A download now (single-flight), whatever the back-off: the caller asked for it. */
+  /**
+   * A list downloaded after this call, whatever the back-off: the caller asked for it (after a revocation, say).
+   * A download already under way may have started before what the caller knows of: this one follows it, shared
+   * by every caller meanwhile.
+   */
   refresh(): Promise<RevocationEntries> {
+    if (!this.inFlight) return this.download();
+    this.queued ??= this.inFlight
+      .catch(() => undefined)
+      .then(() => {
+        this.queued = undefined;
+        return this.download();
+      });
+    return this.queued;
+  }
+
+  /** A download, or the one under way (single-flight). */
+  private download(): Promise<RevocationEntries> {
     this.inFlight ??= this.fetch().finally(() => (this.inFlight = undefined));
     return this.inFlight;
   }
@@ -146,7 +164,7 @@ export class RevocationList {
    */
   private async first(): Promise<void> {
     try {
-      await this.refresh();
+      await this.download();
     } catch (error) {
       if (!unreachable(error)) throw error;
       await this.loadFromDisk(error as IdentityServerError);
