@@ -3,6 +3,7 @@ import { entryBytes, MemoryTokenCache, validEntry, type CacheEntry, type ValidEn
 import { SharedTokenCache } from './cache/shared-cache.js';
 import { AdminToken } from './identity/admin-token.js';
 import { IdentityClient } from './identity/client.js';
+import { identityFailureSummary, validationDeadline } from './identity/deadline.js';
 import { PATHS, VersionDiscovery } from './identity/versions.js';
 import { channels, type ValidationEvent } from './diagnostics.js';
 import { stderrLogger, type Logger } from './logger.js';
@@ -251,7 +252,7 @@ export class AuthProtocol {
 
   private failure(error: unknown, what: string, token: string): { status: 'invalid' | 'unavailable'; error: KeystoneAuthError } {
     if (error instanceof IdentityServerError) {
-      this.logger.error({ token: tokenLogId(token), code: error.code, error: error.message }, `cannot validate ${what}: identity server unavailable`);
+      this.logger.error({ token: tokenLogId(token), code: error.code, error: error.message }, `cannot validate ${what}: ${identityFailureSummary(error)}`);
       return { status: 'unavailable', error };
     }
     if (error instanceof KeystoneAuthError) {
@@ -294,6 +295,10 @@ export class AuthProtocol {
     }
     const ids = this.tokenIds(token);
     const { format, hashes, key } = ids;
+    if (format === 'online' && token.length > this.options.maxOnlineTokenLength) {
+      // Refused before the cache and the identity server: no Keystone issues such a token, and one under uwsgi drops the connection for it.
+      throw new TokenFormatError('ERR_TOKEN_TOO_LONG', `online token is ${token.length} characters long, over the limit of ${this.options.maxOnlineTokenLength} (maxOnlineTokenLength)`);
+    }
     const allowExpired = how.allowExpired ?? false;
     let entry = this.lookup(ids);
     if (channels.cache.hasSubscribers) channels.cache.publish({ hit: entry !== undefined, level: 'memory' });
@@ -359,7 +364,7 @@ export class AuthProtocol {
     let size = 0;
     try {
       const validator: TokenValidator = format === 'online' ? this.online : this.pki;
-      const { identity, bodyBytes, keystoneIds } = await validator.validate(token, hashes, { allowExpired });
+      const { identity, bodyBytes, keystoneIds } = await validationDeadline(this.options.validationDeadlineMs, (signal) => validator.validate(token, hashes, { allowExpired, signal }));
       size = bodyBytes;
       if (identity.expiresAt.getTime() <= now && !allowExpired) throw new TokenRejectedError('ERR_TOKEN_EXPIRED', `token expired at ${identity.expiresAt.toISOString()}`);
       entry = validEntry(identity, format, hashes);
