@@ -78,6 +78,8 @@ export class IdentityClient {
   private readonly sources: { option: string; interface: string; regionName: string | undefined };
   /** The control request in flight (one at a time, shared). */
   private confirming: Promise<void> | undefined;
+  /** When the last control request succeeded. */
+  private confirmedAt = 0;
   /** Origins found to speak plain HTTP where https:// was configured, and until when that verdict holds. */
   private readonly plainHttp = new Map<string, number>();
   private locator: (() => Promise<string>) | undefined;
@@ -267,12 +269,18 @@ export class IdentityClient {
     );
   }
 
-  /** The control request (shared while in flight), through the breaker: resolves when the server answers below 500. */
+  /**
+   * The control request (shared while in flight), through the breaker: resolves when the server answers below 500.
+   * A success stands for CONTROL_FRESH_MS while the circuit is closed, so a burst of failing tokens costs one
+   * control request, not one each.
+   */
   private async confirmServer(control: () => Promise<IdentityRequest>, signal: AbortSignal | undefined): Promise<void> {
+    if (this.breaker.state === CircuitState.Closed && Date.now() - this.confirmedAt < CONTROL_FRESH_MS) return;
     this.confirming ??= (async () => {
       const req = await control();
       const answer = await this.guarded(req);
       if (answer.status >= 500) throw new IdentityServerError('ERR_IDENTITY_RESPONSE', `${req.label ?? req.path} answered ${answer.status}`);
+      this.confirmedAt = Date.now();
     })().finally(() => (this.confirming = undefined));
     await untilAborted(this.confirming, signal);
   }
@@ -380,6 +388,9 @@ export function parseJsonResponse(response: IdentityResponse, label: string): un
     throw new IdentityServerError('ERR_IDENTITY_RESPONSE', `${label} answered ${response.status} with a body that is not JSON`, { cause });
   }
 }
+
+/** How long a successful control request vouches for the identity server's health. */
+const CONTROL_FRESH_MS = 5000;
 
 function sleep(ms: number, signal?: AbortSignal): Promise<void> {
   return untilAborted(new Promise((resolve) => setTimeout(resolve, ms).unref()), signal);

@@ -1,0 +1,138 @@
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import memjs from 'memjs';
+import { AuthProtocol } from '../../src/index.js';
+import { SharedTokenCache } from '../../src/cache/shared-cache.js';
+import { KeystoneApi, realKeystone, startPythonMiddleware } from '../helpers/keystone-api.js';
+import { startKeystone } from '../helpers/keystone.mjs';
+import { Memcached } from '../helpers/memcached.js';
+import { CapturingLogger, tempDir } from '../helpers/app.js';
+
+/**
+ * Hostile traffic against a real Keystone 22 (Fernet, under uwsgi, which drops the connection for an X-Subject-Token
+ * of about 4 KB): garbage tokens must never open the process-wide circuit breaker, and a mixed Python/Node fleet
+ * sharing memcached must not see negative entries.
+ */
+
+const suffix = randomBytes(3).toString('hex');
+const SERVICE = { name: `brk-svc-${suffix}`, password: 'brk-svc-pw', project: `brk-svc-p-${suffix}` };
+let keystone: Awaited<ReturnType<typeof realKeystone>>;
+let api: KeystoneApi;
+let user: { name: string; password: string; project: string };
+const stops: (() => Promise<void>)[] = [];
+
+before(async () => {
+  keystone = await realKeystone();
+  stops.push(() => keystone.stop());
+  api = new KeystoneApi(keystone.url, keystone.adminPassword);
+  await api.login();
+  await api.serviceUser(SERVICE.name, SERVICE.password, SERVICE.project);
+  user = { name: `brk-user-${suffix}`, password: 'brk-user-pw', project: `brk-p-${suffix}` };
+  const project = await api.project(user.project);
+  const created = await api.user(user.name, user.password);
+  await api.grant((await api.role('member')).id, created.id, { project: project.id });
+});
+
+after(async () => {
+  for (const stop of stops.reverse()) await stop().catch(() => {});
+});
+
+function section(extra: Record<string, string> = {}): Record<string, string> {
+  return {
+    www_authenticate_uri: 'http://keystone.example.test:5000/',
+    auth_type: 'password',
+    auth_url: `${keystone.url}/v3`,
+    username: SERVICE.name,
+    password: SERVICE.password,
+    user_domain_name: 'Default',
+    project_name: SERVICE.project,
+    project_domain_name: 'Default',
+    interface: 'public',
+    service_token_roles_required: 'true',
+    ...extra,
+  };
+}
+
+function protocolFor(extra: Record<string, unknown> = {}): AuthProtocol {
+  const protocol = new AuthProtocol({ ...section(), signing_dir: tempDir(), logger: new CapturingLogger(), http_request_max_retries: 0, ...extra });
+  stops.push(() => protocol.close());
+  return protocol;
+}
+
+const userToken = async () =>
+  (await api.authenticate({ user: { name: user.name, domain: { id: 'default' }, password: user.password } }, { project: { name: user.project, domain: { id: 'default' } } })).token;
+const garbage = (i: number, length = 5000) => `gAAAAA${i}-`.padEnd(length, 'x');
+
+test('real token lengths, Fernet and JWS, stay far under maxOnlineTokenLength (4096)', async (t) => {
+  const fernet = [await userToken(), (await api.authenticate({ user: { name: 'admin', domain: { id: 'default' }, password: keystone.adminPassword } }, { system: { all: true } })).token];
+  const jwsKeystone = await startKeystone({ provider: 'jws' });
+  let jws: string[];
+  try {
+    const jwsApi = new KeystoneApi(jwsKeystone.url, jwsKeystone.adminPassword);
+    await jwsApi.login();
+    // Long ids: a user and project of the longest names Keystone allows give no longer ids (ids are uuids), so
+    // the longest JWS is the one with the most claims: project scope, and an application credential.
+    const project = await jwsApi.project(`p-${'x'.repeat(60)}`);
+    const member = await jwsApi.user(`u-${'y'.repeat(200)}`, 'pw');
+    await jwsApi.grant((await jwsApi.role('member')).id, member.id, { project: project.id });
+    const scoped = await jwsApi.authenticate({ user: { id: member.id, password: 'pw' } }, { project: { id: project.id } });
+    const credential = await jwsApi.applicationCredential(member.id, scoped.token, 'c', { access_rules: [{ service: 'compute', method: 'GET', path: '/v2.1/servers/*' }] });
+    const appToken = (await jwsApi.authenticate({ methods: ['application_credential'], application_credential: { id: credential.id, secret: credential.secret } })).token;
+    jws = [scoped.token, appToken];
+  } finally {
+    await jwsKeystone.stop();
+  }
+  t.diagnostic(`Fernet token lengths: ${fernet.map((x) => x.length).join(', ')}; JWS token lengths: ${jws.map((x) => x.length).join(', ')}`);
+  for (const token of [...fernet, ...jws]) assert.ok(token.length * 4 <= 4096, `a real token of ${token.length} characters is at least 4x under the default`);
+});
+
+for (const count of [5, 50]) {
+  test(`${count} garbage tokens of 5,000 characters: 401 without asking Keystone, and a valid uncached token still passes`, async () => {
+    const protocol = protocolFor();
+    for (let i = 0; i < count; i++) {
+      const decision = await protocol.validate({ 'x-auth-token': garbage(i) });
+      assert.equal(decision.status === 'invalid' && decision.error.code, 'ERR_TOKEN_TOO_LONG');
+    }
+    assert.equal(protocol.health().identityServer.breaker, 'closed');
+    assert.equal((await protocol.validate({ 'x-auth-token': await userToken() })).status, 'confirmed');
+  });
+
+  test(`${count} garbage tokens Keystone drops the connection for (maxOnlineTokenLength raised): 503 for them only, the circuit stays closed`, async () => {
+    const protocol = protocolFor({ maxOnlineTokenLength: 65536, circuitBreakerThreshold: 5 });
+    // Sent as an attacker would: five at a time.
+    for (let i = 0; i < count; i += 5) {
+      const decisions = await Promise.all(Array.from({ length: 5 }, (_, j) => protocol.validate({ 'x-auth-token': garbage(i + j) })));
+      for (const decision of decisions) assert.equal(decision.status, 'unavailable', 'Keystone under uwsgi drops the connection');
+    }
+    assert.equal(protocol.health().identityServer.breaker, 'closed', 'no client token opens the circuit');
+    const valid = await protocol.validate({ 'x-auth-token': await userToken() });
+    assert.equal(valid.status, 'confirmed', valid.status === 'confirmed' ? '' : valid.error.message);
+  });
+}
+
+test('mixed fleet on one memcached: no negative entry is written, so Python still accepts an expired token beside a service token', async () => {
+  const memcached = await Memcached.start();
+  stops.push(() => memcached.stop());
+  const alice = await api.authenticate({ user: { name: user.name, domain: { id: 'default' }, password: user.password } }, { project: { name: user.project, domain: { id: 'default' } } });
+  const expiresAt = Date.now() + 5000;
+  const credential = await api.applicationCredential(alice.body.token.user.id, alice.token, `brk-exp-${suffix}`, { expires_at: new Date(expiresAt).toISOString().replace('Z', '') });
+  const expiring = (await api.authenticate({ methods: ['application_credential'], application_credential: { id: credential.id, secret: credential.secret } })).token;
+  const service = (await api.authenticate({ user: { name: SERVICE.name, domain: { id: 'default' }, password: SERVICE.password } }, { project: { name: SERVICE.project, domain: { id: 'default' } } })).token;
+  const python = await startPythonMiddleware(section({ memcached_servers: memcached.address }));
+  stops.push(python.stop);
+  await new Promise((resolve) => setTimeout(resolve, expiresAt - Date.now() + 1500));
+
+  const node = protocolFor({ memcached_servers: memcached.address });
+  const alone = await node.validate({ 'x-auth-token': expiring });
+  assert.equal(alone.status, 'invalid', 'the expired token alone is refused');
+  await node.close(); // flushes the shared-cache writes
+  const raw = memjs.Client.create(memcached.address);
+  try {
+    assert.equal((await raw.get(SharedTokenCache.key(expiring))).value, null, 'nothing was written to memcached for the refused token');
+  } finally {
+    raw.close();
+  }
+  const response = await fetch(python.url, { headers: { 'x-auth-token': expiring, 'x-service-token': service } });
+  assert.equal(response.status, 200, 'Python accepts the expired user token beside a valid service token (allow_expired)');
+});
