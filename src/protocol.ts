@@ -1,9 +1,9 @@
-import { CertificateError, CmsVerificationError, IdentityServerError, KeystoneAuthError, TokenFormatError, TokenRejectedError } from './errors.js';
-import { entryBytes, MemoryTokenCache, validEntry, type CacheEntry, type ValidEntry } from './cache/token-cache.js';
-import { SharedTokenCache } from './cache/shared-cache.js';
+import { CertificateError, IdentityServerError, KeystoneAuthError, TokenRejectedError } from './errors.js';
+import type { MemoryTokenCache } from './cache/token-cache.js';
+import type { SharedTokenCache } from './cache/shared-cache.js';
 import { AdminToken } from './identity/admin-token.js';
 import { IdentityClient } from './identity/client.js';
-import { identityFailureSummary, validationDeadline } from './identity/deadline.js';
+import { identityFailureSummary } from './identity/deadline.js';
 import { PATHS, VersionDiscovery } from './identity/versions.js';
 import { channels, type ValidationEvent } from './diagnostics.js';
 import { stderrLogger, type Logger } from './logger.js';
@@ -13,12 +13,10 @@ import { RevocationList } from './signing/revocations.js';
 import { SigningDir } from './signing/signing-dir.js';
 import type { Identity } from './token/access-info.js';
 import { checkAccessRules } from './token/access-rules.js';
-import { checkBind } from './token/bind.js';
-import { classifyToken, type TokenFormat } from './token/format.js';
 import { OnlineValidator } from './validators/online.js';
 import { PkiValidator } from './validators/pki.js';
-import type { TokenValidator } from './validators/validator.js';
-import { hashToken, tokenLogId } from './token/hash.js';
+import { tokenLogId } from './token/hash.js';
+import { TokenPipeline } from './pipeline/token-pipeline.js';
 import { serviceHeaders, userHeaders } from './token/headers.js';
 
 /** The decision on one request. */
@@ -75,10 +73,9 @@ export class AuthProtocol {
   readonly shared: SharedTokenCache | undefined;
   private readonly pki: PkiValidator;
   private readonly online: OnlineValidator;
-  private readonly pending = new Map<string, Promise<CacheEntry>>();
-  private readonly sharedWrites = new Set<Promise<void>>();
+  /** One token -> its cache entry or a typed error (cache levels, single-flight, validators, revocation checks). */
+  readonly pipeline: TokenPipeline;
   private readonly counters = { cmsVerifications: 0, onlineValidations: 0, cacheHits: 0 };
-  private lastToken: TokenIds | undefined;
 
   constructor(input: AuthTokenOptions) {
     this.options = resolveOptions(input);
@@ -105,10 +102,11 @@ export class AuthProtocol {
       maxStalenessMs: this.options.revocationMaxStaleness * 1000,
       maxBytes: this.options.revocationListMaxBytes,
     });
-    this.cache = new MemoryTokenCache({ maxEntries: this.options.cacheMaxEntries, maxBytes: this.options.cacheMaxBytes });
-    this.shared = SharedTokenCache.fromOptions(this.options, this.logger);
     this.pki = new PkiValidator({ certificates: this.certificates, revocations: this.revocations, options: this.options, counters: this.counters });
     this.online = new OnlineValidator({ client: this.client, versions: this.versions, adminToken: this.adminToken, includeCatalog: this.options.includeServiceCatalog, counters: this.counters });
+    this.pipeline = new TokenPipeline({ options: this.options, logger: this.logger, pki: this.pki, online: this.online, counters: this.counters });
+    this.cache = this.pipeline.cache;
+    this.shared = this.pipeline.shared;
   }
 
   /**
@@ -175,31 +173,13 @@ export class AuthProtocol {
   }
 
   private decideFromCache(headers: RequestHeaders, context: RequestContext): Decision | undefined {
-    if (headers['x-service-token'] !== undefined || this.options.checkRevocationsForCached) return undefined;
+    if (headers['x-service-token'] !== undefined) return undefined;
     const token = single(headers['x-auth-token']) ?? single(headers['x-storage-token']);
-    if (!token || token.length > this.options.maxTokenLength) return undefined;
-    const entry = this.lookup(this.tokenIds(token));
-    if (!entry?.valid || entry.expiresAtMs <= Date.now() || entry.identity.accessRules) return undefined;
-    try {
-      checkBind(entry.identity, this.options.enforceTokenBind, context.remoteUser);
-    } catch {
-      return undefined; // validate() says why
-    }
-    this.counters.cacheHits++;
+    if (!token) return undefined;
+    const entry = this.pipeline.cachedValid(token, context.remoteUser);
+    if (!entry) return undefined;
     const headersOut = (entry.userHeaders ??= userHeaders(entry.identity, this.options.includeServiceCatalog));
     return { status: 'confirmed', identity: entry.identity, service: undefined, headers: headersOut };
-  }
-
-  /**
-   * The format, hashes and cache key of a token. The last token's are kept: decide() and then validate() on a
-   * cache miss ask for the same token's twice, and a hash of a 5 KB token is most of a cache hit's cost.
-   */
-  private tokenIds(token: string): TokenIds {
-    if (token === this.lastToken?.token) return this.lastToken;
-    const format = classifyToken(token);
-    const hashes = format === 'online' ? [token] : this.options.hashAlgorithms.map((algorithm) => hashToken(token, algorithm));
-    this.lastToken = { token, format, hashes, key: memoryKey(format, hashes[0]!) };
-    return this.lastToken;
   }
 
   /**
@@ -220,7 +200,7 @@ export class AuthProtocol {
     let allowExpired = false;
     if (serviceToken !== undefined) {
       try {
-        const entry = await this.check(serviceToken, context);
+        const entry = await this.pipeline.check(serviceToken, context.remoteUser);
         allowExpired = this.checkServiceRoles(entry.identity);
         service = entry.identity;
         Object.assign(result, (entry.serviceHeaders ??= serviceHeaders(service)));
@@ -234,7 +214,7 @@ export class AuthProtocol {
       result['x-identity-status'] = 'Invalid';
     } else {
       try {
-        const entry = await this.check(userToken, context, Date.now(), { allowExpired, serviceToken: serviceToken !== undefined });
+        const entry = await this.pipeline.check(userToken, context.remoteUser, Date.now(), { allowExpired, serviceToken: serviceToken !== undefined });
         checkAccessRules(entry.identity, { method: context.method, path: context.path, serviceType: this.options.serviceType, hasServiceToken: serviceToken !== undefined });
         identity = entry.identity;
         const user = (entry.userHeaders ??= userHeaders(identity, this.options.includeServiceCatalog));
@@ -281,147 +261,14 @@ export class AuthProtocol {
 
   /** Validates one token: its identity, or a typed error (invalid: 401; identity server trouble: 503). */
   async validateToken(token: string, context: RequestContext = {}, now = Date.now()): Promise<Identity> {
-    return (await this.check(token, context, now)).identity;
-  }
-
-  /**
-   * One token: from the cache, else validated (once for concurrent requests). `allowExpired`: an expired token is
-   * accepted (validated with allow_expired=1 when online), bypassing the cache's refusals, never caching.
-   * The bind is checked when no service token came with the token, as keystonemiddleware does.
-   */
-  private async check(token: string, context: RequestContext, now = Date.now(), how: { allowExpired?: boolean; serviceToken?: boolean } = {}): Promise<ValidEntry> {
-    if (token.length > this.options.maxTokenLength) {
-      throw new TokenFormatError('ERR_TOKEN_TOO_LONG', `token is ${token.length} characters long, over the limit of ${this.options.maxTokenLength}`);
-    }
-    const ids = this.tokenIds(token);
-    const { format, hashes, key } = ids;
-    if (format === 'online' && token.length > this.options.maxOnlineTokenLength) {
-      // Refused before the cache and the identity server: no Keystone issues such a token, and one under uwsgi drops the connection for it.
-      throw new TokenFormatError('ERR_TOKEN_TOO_LONG', `online token is ${token.length} characters long, over the limit of ${this.options.maxOnlineTokenLength} (maxOnlineTokenLength)`);
-    }
-    const allowExpired = how.allowExpired ?? false;
-    let entry = this.lookup(ids);
-    if (channels.cache.hasSubscribers) channels.cache.publish({ hit: entry !== undefined, level: 'memory' });
-    if (entry && !entry.valid && allowExpired && (entry.code === 'ERR_TOKEN_EXPIRED' || (format === 'online' && entry.code === 'ERR_TOKEN_INVALID'))) entry = undefined;
-    if (entry) this.counters.cacheHits++;
-    else {
-      const pendingKey = allowExpired ? `expired:${key}` : key;
-      let pending = this.pending.get(pendingKey);
-      if (!pending) {
-        pending = this.resolve(token, ids, now, allowExpired).finally(() => this.pending.delete(pendingKey));
-        this.pending.set(pendingKey, pending);
-      }
-      entry = await pending;
-    }
-    if (!entry.valid) throw new TokenRejectedError(entry.code, entry.message);
-    if (entry.expiresAtMs <= now && !allowExpired) {
-      this.remember(key, { valid: false, code: 'ERR_TOKEN_EXPIRED', message: 'token expired' }, entryBytes(0, undefined));
-      throw new TokenRejectedError('ERR_TOKEN_EXPIRED', `token expired at ${new Date(entry.expiresAtMs).toISOString()}`);
-    }
-    if (this.options.checkRevocationsForCached && format !== 'online') {
-      const subject = { hashes, auditIds: entry.identity.auditIds, keystoneIds: entry.keystoneIds };
-      try {
-        await this.pki.checkCachedRevoked(token, subject);
-      } catch (error) {
-        if (error instanceof TokenRejectedError) this.remember(key, { valid: false, code: error.code, message: error.message }, entryBytes(0, undefined));
-        throw error;
-      } finally {
-        entry.keystoneIds = subject.keystoneIds;
-      }
-    }
-    if (!how.serviceToken) checkBind(entry.identity, this.options.enforceTokenBind, context.remoteUser);
-    return entry;
-  }
-
-  /** The memory cache's entry for a token; an entry of another kind of token (see memoryKey) is never returned. */
-  private lookup(ids: TokenIds): CacheEntry | undefined {
-    if (this.options.tokenCacheTime < 0) return undefined;
-    const entry = this.cache.get(ids.key);
-    if (entry?.valid && (entry.format === 'online') !== (ids.format === 'online')) return undefined;
-    return entry;
-  }
-
-  private remember(key: string, entry: CacheEntry, size: number, ttlMs = this.options.tokenCacheTime * 1000): void {
-    if (this.options.tokenCacheTime < 0) return;
-    this.cache.set(key, entry, entry.valid ? ttlMs : this.options.tokenCacheTime * 1000, size);
-  }
-
-  /**
-   * A cache miss: shared cache, else full validation. Identity server trouble propagates (nothing cached).
-   * The shared cache is addressed by the whole token, never by a PKI token's hash (see SharedTokenCache).
-   */
-  private async resolve(token: string, ids: TokenIds, now: number, allowExpired = false): Promise<CacheEntry> {
-    const { format, hashes, key } = ids;
-    const useShared = this.shared && this.options.tokenCacheTime >= 0 && !allowExpired;
-    const fromShared = useShared ? await this.shared!.get(token, format, hashes) : undefined;
-    if (useShared && channels.cache.hasSubscribers) channels.cache.publish({ hit: fromShared !== undefined, level: 'shared' });
-    if (fromShared) {
-      this.counters.cacheHits++;
-      this.remember(key, fromShared, this.sizeOf(fromShared, fromShared.valid ? JSON.stringify(fromShared.identity.body).length : 0), this.ttlFor(fromShared, now));
-      return fromShared;
-    }
-    let entry: CacheEntry;
-    let size = 0;
-    try {
-      const validator: TokenValidator = format === 'online' ? this.online : this.pki;
-      const { identity, bodyBytes, keystoneIds } = await validationDeadline(this.options.validationDeadlineMs, (signal) => validator.validate(token, hashes, { allowExpired, signal }));
-      size = bodyBytes;
-      if (identity.expiresAt.getTime() <= now && !allowExpired) throw new TokenRejectedError('ERR_TOKEN_EXPIRED', `token expired at ${identity.expiresAt.toISOString()}`);
-      entry = validEntry(identity, format, hashes);
-      entry.keystoneIds = keystoneIds;
-    } catch (error) {
-      // Failures a refetch of the certificates may cure come here only after that refetch (or as a 503, never cached).
-      if (!(error instanceof TokenFormatError || error instanceof CmsVerificationError || error instanceof TokenRejectedError)) throw error;
-      entry = { valid: false, code: error.code, message: error.message };
-    }
-    if (allowExpired) return entry; // validated under a service token's allowance: never cached
-    const ttl = this.ttlFor(entry, now);
-    this.remember(key, entry, this.sizeOf(entry, size), ttl);
-    if (useShared) {
-      const write = this.shared!.set(token, entry, Math.ceil(ttl / 1000)).finally(() => this.sharedWrites.delete(write));
-      this.sharedWrites.add(write);
-    }
-    return entry;
-  }
-
-  /**
-   * The entry's approximate heap size for cacheMaxBytes. A valid entry gets its user headers now (they are
-   * needed on this very request in nearly every case) so that their size is reckoned too.
-   */
-  private sizeOf(entry: CacheEntry, bodyBytes: number): number {
-    if (!entry.valid) return entryBytes(0, undefined);
-    entry.userHeaders ??= userHeaders(entry.identity, this.options.includeServiceCatalog);
-    return entryBytes(bodyBytes, entry.userHeaders);
-  }
-
-  private ttlFor(entry: CacheEntry, now: number): number {
-    const ttl = this.options.tokenCacheTime * 1000;
-    return entry.valid ? Math.min(ttl, entry.expiresAtMs - now) : ttl;
+    return (await this.pipeline.check(token, context.remoteUser, now)).identity;
   }
 
   /** Stops timers and closes sockets. */
   async close(): Promise<void> {
-    await Promise.all(this.sharedWrites); // writes to the shared cache are never lost on shutdown
-    await Promise.all([this.client.close(), this.shared?.close()]);
+    await Promise.all([this.client.close(), this.pipeline.close()]); // writes to the shared cache are never lost on shutdown
     await this.signingDir.dispose();
   }
-}
-
-/** A token's format, its hash_algorithms hashes (the token itself when online) and its memory cache key. */
-interface TokenIds {
-  token: string;
-  format: TokenFormat;
-  hashes: readonly string[];
-  key: string;
-}
-
-/**
- * The memory cache key: PKI/PKIZ entries by hash, online entries by token, in two namespaces. A UUID token is 32
- * hex digits, as an MD5 hash is: in one namespace, md5(victim's PKI token) sent as an online token would read the
- * victim's identity, or plant an "invalid" entry in front of the victim's token.
- */
-function memoryKey(format: TokenFormat, id: string): string {
-  return format === 'online' ? `online:${id}` : `pki:${id}`;
 }
 
 function publishDecision(decision: Decision, cached: boolean, start: number): void {
