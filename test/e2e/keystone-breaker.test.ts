@@ -54,7 +54,8 @@ function section(extra: Record<string, string> = {}): Record<string, string> {
 }
 
 function protocolFor(extra: Record<string, unknown> = {}): AuthProtocol {
-  const protocol = new AuthProtocol({ ...section(), signing_dir: tempDir(), logger: new CapturingLogger(), http_request_max_retries: 0, ...extra });
+  // A generous deadline: a loaded test machine's Keystone can be slow, and the deadline is not under test here.
+  const protocol = new AuthProtocol({ ...section(), signing_dir: tempDir(), logger: new CapturingLogger(), http_request_max_retries: 0, validationDeadline: 120, ...extra });
   stops.push(() => protocol.close());
   return protocol;
 }
@@ -71,7 +72,8 @@ for (const count of [5, 50]) {
       assert.equal(decision.status === 'invalid' && decision.error.code, 'ERR_TOKEN_TOO_LONG');
     }
     assert.equal(protocol.health().identityServer.breaker, 'closed');
-    assert.equal((await protocol.validate({ 'x-auth-token': await userToken() })).status, 'confirmed');
+    const valid = await protocol.validate({ 'x-auth-token': await userToken() });
+    assert.equal(valid.status, 'confirmed', valid.status === 'confirmed' ? '' : valid.error.message);
   });
 
   test(`${count} garbage tokens Keystone drops the connection for (maxOnlineTokenLength raised): 503 for them only, the circuit stays closed`, async () => {
