@@ -264,7 +264,7 @@ export class IdentityClient {
     if (answer) return answer;
     throw new IdentityServerError(
       'ERR_IDENTITY_RESPONSE',
-      `${label} failed (${(failure as Error).message}) while the identity server validates the service's own token: the failure is this token's (a token too long for the server's header buffer?), not an outage`,
+      `${label} failed (${(failure as Error).message}) while the identity server validates the service's own token: not counted as an outage (a failure on this token only, e.g. one too long for the server's header buffer, or a slow answer)`,
       { cause: failure },
     );
   }

@@ -54,8 +54,8 @@ function section(extra: Record<string, string> = {}): Record<string, string> {
 }
 
 function protocolFor(extra: Record<string, unknown> = {}): AuthProtocol {
-  // A generous deadline: a loaded test machine's Keystone can be slow, and the deadline is not under test here.
-  const protocol = new AuthProtocol({ ...section(), signing_dir: tempDir(), logger: new CapturingLogger(), http_request_max_retries: 0, validationDeadline: 120, ...extra });
+  // Generous timeouts: a loaded test machine's Keystone can take over 10 s to answer, and timeouts are not under test here.
+  const protocol = new AuthProtocol({ ...section(), signing_dir: tempDir(), logger: new CapturingLogger(), http_request_max_retries: 0, http_connect_timeout: 60, validationDeadline: 120, ...extra });
   stops.push(() => protocol.close());
   return protocol;
 }
