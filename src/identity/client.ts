@@ -425,11 +425,14 @@ function describeFailure(error: unknown, timeoutMs: number): string {
   return `${words[code] ?? 'transport failure'} [${code}]`;
 }
 
-/** A TLS handshake that failed the way it does against a plain-HTTP port (wrong record, or reset before it completed). */
+/**
+ * A failure that may be a TLS handshake against a plain-HTTP port: a wrong record, or the connection closed or
+ * reset (uwsgi reads a ClientHello, waits for its socket timeout, then resets). speaksPlainHttp() decides.
+ */
 function isTlsHandshakeFailure(error: unknown): boolean {
   const code = (error as { code?: string })?.code ?? '';
   const message = (error as Error)?.message ?? '';
-  return /^ERR_SSL_(WRONG_VERSION_NUMBER|PACKET_LENGTH_TOO_LONG|HTTP_REQUEST|UNEXPECTED_EOF_WHILE_READING)$/.test(code) || code === 'EPROTO' || (code === 'ECONNRESET' && /before secure TLS connection/.test(message));
+  return /^ERR_SSL_(WRONG_VERSION_NUMBER|PACKET_LENGTH_TOO_LONG|HTTP_REQUEST|UNEXPECTED_EOF_WHILE_READING)$/.test(code) || code === 'EPROTO' || code === 'ECONNRESET' || /before secure TLS connection/.test(message);
 }
 
 /** Whether host:port of `url` answers a plain HTTP request with an HTTP status line. */
