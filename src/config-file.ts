@@ -10,7 +10,6 @@ import type { AuthTokenOptions } from './options.js';
 const FOREIGN_OPTIONS = new Set([
   'memcache_pool_dead_retry', 'memcache_pool_maxsize', 'memcache_pool_socket_timeout', 'memcache_pool_unused_timeout',
   'memcache_pool_conn_get_timeout', 'memcache_use_advanced_pool', 'memcache_sasl_enabled', 'memcache_username', 'memcache_password',
-  'memcache_tls_enabled', 'memcache_tls_cafile', 'memcache_tls_certfile', 'memcache_tls_keyfile', 'memcache_tls_allowed_ciphers',
   'timeout', 'collect_timing', 'split-loggers', 'split_loggers', 'log_name',
   // keystoneauth session and adapter tuning (retries, version bounds): this library has its own
   // (http_request_max_retries, auth_version)

@@ -15,6 +15,10 @@ export const channels = {
   certificateRefetch: channel('keystone-authtoken:certificate-refetch'),
   /** A revocation list refresh: `{ ok, entries?, error?, durationMs }`. */
   revocationRefresh: channel('keystone-authtoken:revocation-refresh'),
+  /** A poll of Keystone's revocation events: `{ ok, added?, events, error?, durationMs }`. */
+  revocationEvents: channel('keystone-authtoken:revocation-events'),
+  /** A cached token refused because a revocation event revokes it: `{ token (its log id), event (the fields it set) }`. */
+  revokedByEvent: channel('keystone-authtoken:revoked-by-event'),
   /** The identity server circuit breaker changed state: `{ state: 'open' | 'half-open' | 'closed' }`. */
   breaker: channel('keystone-authtoken:breaker'),
 } as const;

@@ -16,6 +16,7 @@ export type ErrorCode =
   | 'ERR_CMS_NOT_SIGNED_DATA'
   | 'ERR_CMS_CONTENT_NOT_DATA'
   | 'ERR_CMS_DETACHED'
+  | 'ERR_CMS_TOO_COMPLEX'
   | 'ERR_SIGNER_MISMATCH'
   | 'ERR_UNSUPPORTED_ALGORITHM'
   | 'ERR_SIGNATURE_INVALID'
@@ -41,6 +42,8 @@ export type ErrorCode =
   | 'ERR_TOKEN_BIND'
   | 'ERR_SERVICE_TOKEN_ROLES'
   | 'ERR_ACCESS_RULES'
+  // the request itself (src/adapters)
+  | 'ERR_REQUEST_PATH'
   // configuration and environment
   | 'ERR_CONFIG'
   | 'ERR_SIGNING_DIR'
@@ -90,6 +93,17 @@ export class CertificateError extends KeystoneAuthError {}
 
 /** The token verified but must not be accepted: expired, revoked, bind or service-role rules. HTTP 401. */
 export class TokenRejectedError extends KeystoneAuthError {}
+
+/**
+ * The request-target is not in normal form (a fragment, a dot segment, a backslash, an empty segment, a
+ * malformed percent-escape, absolute-form or asterisk-form), so the path the application routes cannot be known
+ * for `unless` and access rules. HTTP 400, whatever delay_auth_decision says.
+ */
+export class RequestPathError extends KeystoneAuthError {
+  constructor(message: string) {
+    super('ERR_REQUEST_PATH', message, { status: 400 });
+  }
+}
 
 /** A configuration problem, found at construction or start-up. */
 export class ConfigError extends KeystoneAuthError {

@@ -1,9 +1,11 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { KeystoneAuthError } from './errors.js';
+import { RequestPathError, type KeystoneAuthError } from './errors.js';
 import { AuthProtocol, type Decision, type Health, type ProtocolStats } from './protocol.js';
 import type { AuthTokenOptions } from './options.js';
-import { keystoneContext, refusalOf, type KeystoneContext, type Refusal } from './adapters/refusal.js';
-import { compileUnless, pathOf, stripForgeableHeaders } from './adapters/core.js';
+import { keystoneContext, pathRefusal, refusalOf, type KeystoneContext, type Refusal } from './adapters/refusal.js';
+import { compileUnless, stripForgeableHeaders } from './adapters/core.js';
+import { normalPath } from './adapters/request-target.js';
+import { bearerRefusal, decideBearer } from './oauth2/bearer.js';
 
 export { stripForgeableHeaders };
 
@@ -34,9 +36,13 @@ export interface AuthTokenMiddleware {
   close(): Promise<void>;
 }
 
-/** The path of the request as the client sent it (Express rewrites req.url under a mount point), without the query. */
+/**
+ * The path of the request as the client sent it (Express rewrites req.url under a mount point), without the
+ * query: what Express 4/5, connect (parseurl) and `new URL()` route on once the target is in normal form.
+ * Throws RequestPathError otherwise.
+ */
 function requestPath(req: IncomingMessage): string {
-  return pathOf((req as { originalUrl?: string }).originalUrl ?? req.url ?? '/');
+  return normalPath((req as { originalUrl?: string }).originalUrl ?? req.url ?? '');
 }
 
 function respond(res: ServerResponse, refusal: Refusal): void {
@@ -54,7 +60,8 @@ function respond(res: ServerResponse, refusal: Refusal): void {
  */
 export function authToken(options: AuthTokenOptions): AuthTokenMiddleware {
   const protocol = new AuthProtocol(options);
-  const { delayAuthDecision: delay, onError, exposeReason, wwwAuthenticateUri } = protocol.options;
+  const { delayAuthDecision: delay, onError, exposeReason, wwwAuthenticateUri, tokenSource } = protocol.options;
+  const bearer = tokenSource === 'bearer';
   const skip = compileUnless(options.unless);
   const remoteUserOf = options.remoteUser;
   const remoteUser = (req: IncomingMessage): string | undefined => {
@@ -73,7 +80,7 @@ export function authToken(options: AuthTokenOptions): AuthTokenMiddleware {
     if (decision.status !== 'confirmed') {
       if (delay) req.keystoneError = decision.error;
       else {
-        const refusal = refusalOf(decision, wwwAuthenticateUri, exposeReason);
+        const refusal = (bearer ? bearerRefusal : refusalOf)(decision, wwwAuthenticateUri, exposeReason);
         // onError 'next': the application answers (problem+json, CORS, request ids); the error carries
         // status, code, and the headers the answer needs (WWW-Authenticate or Retry-After).
         if (onError === 'next' && next) next(Object.assign(refusal.error, { headers: refusal.headers }));
@@ -90,16 +97,28 @@ export function authToken(options: AuthTokenOptions): AuthTokenMiddleware {
     stripForgeableHeaders(req);
     if (req.keystone !== undefined) delete req.keystone;
     if (req.keystoneError !== undefined) delete req.keystoneError;
-    if (skip?.(req.method ?? 'GET', requestPath(req))) {
+    let path: string;
+    try {
+      path = requestPath(req);
+    } catch (error) {
+      if (!(error instanceof RequestPathError)) throw error;
+      // Refused before unless and whatever delay_auth_decision says: the path the app routes is not known.
+      const refusal = pathRefusal(error, exposeReason);
+      if (onError === 'next' && next) next(Object.assign(error, { headers: refusal.headers }));
+      else respond(res, refusal);
+      return;
+    }
+    if (skip?.(req.method ?? 'GET', path)) {
       next?.();
       return;
     }
     // Cache hits are decided synchronously; anything else comes back as a promise.
-    const decided = protocol.decide(req.headers, {
+    const context = {
       remoteUser: remoteUserOf ? remoteUser(req) : undefined,
       method: req.method,
-      path: requestPath(req),
-    });
+      path,
+    };
+    const decided = bearer ? decideBearer(protocol, req.headers, context) : protocol.decide(req.headers, context);
     if (!(decided instanceof Promise)) {
       apply(req, res, next, decided);
       return;
@@ -124,4 +143,14 @@ export function authToken(options: AuthTokenOptions): AuthTokenMiddleware {
     close: { value: () => protocol.close() },
   });
   return middleware;
+}
+
+/**
+ * keystonemiddleware's oauth2_token filter for Express 4/5, connect or node:http: as authToken, but the token is an
+ * OAuth2 client-credentials access token read from `Authorization: Bearer <token>` only (Keystone issues them at
+ * POST /v3/OS-OAUTH2/token to application credentials). Same options, cache, revocation checks and errors;
+ * refusals carry an RFC 6750 `Bearer` challenge. The same as `authToken({ ...options, tokenSource: 'bearer' })`.
+ */
+export function oauth2Token(options: AuthTokenOptions): AuthTokenMiddleware {
+  return authToken({ ...options, tokenSource: 'bearer' });
 }

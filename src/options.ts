@@ -57,9 +57,14 @@ export const OPTION_DECLARATIONS: readonly OptionDeclaration[] = [
   { name: 'signing_dir', type: 'string', default: undefined, help: 'Directory for signing_cert.pem, cacert.pem and revoked.pem. Unset: a fresh private temporary directory.' },
   { name: 'memcached_servers', type: 'list', default: undefined, help: 'host:port of memcached servers for a token cache shared by several API nodes. Unset: in-process cache only.' },
   { name: 'token_cache_time', type: 'int', default: 300, help: 'Seconds a validated token is cached (never past its expiry). -1 disables the cache.' },
-  { name: 'revocation_cache_time', type: 'int', default: 10, help: 'Seconds between refreshes of the revocation list.' },
+  { name: 'revocation_cache_time', type: 'int', default: 10, help: 'Seconds between refreshes of the revocation list (PKI) and between polls of Keystone\'s revocation events (online tokens, see revocationEvents): how stale revocation may be.' },
   { name: 'memcache_security_strategy', type: 'string', default: 'None', help: 'Protection of memcached entries: None, MAC (authenticated) or ENCRYPT (authenticated and encrypted).', choices: ['None', 'MAC', 'ENCRYPT'] },
   { name: 'memcache_secret_key', type: 'string', default: undefined, help: 'Secret of memcache_security_strategy MAC or ENCRYPT.', secret: true },
+  { name: 'memcache_tls_enabled', type: 'bool', default: false, help: 'Talk to memcached_servers over TLS only (never falling back to plain TCP); the server certificate is verified, host name included.' },
+  { name: 'memcache_tls_cafile', type: 'string', default: undefined, help: 'CA bundle (PEM file) to verify the memcached servers\' certificates. Unset: the system CAs.' },
+  { name: 'memcache_tls_certfile', type: 'string', default: undefined, help: 'Client certificate (PEM file) presented to memcached (with memcache_tls_keyfile).' },
+  { name: 'memcache_tls_keyfile', type: 'string', default: undefined, help: 'Private key (PEM file) of memcache_tls_certfile. Unset: the key is read from memcache_tls_certfile.' },
+  { name: 'memcache_tls_allowed_ciphers', type: 'string', default: undefined, help: 'OpenSSL cipher list allowed for TLS to memcached (TLS 1.2 and below). Unset: Node\'s defaults.' },
   { name: 'include_service_catalog', type: 'bool', default: true, help: 'Set X-Service-Catalog (v3 catalogs converted to the v2 shape).' },
   { name: 'enforce_token_bind', type: 'string', default: 'permissive', help: 'Token binding: disabled, permissive, strict, required, or the name of a bind method that must be present.' },
   { name: 'check_revocations_for_cached', type: 'bool', default: false, help: 'Check cached PKI tokens against the revocation list on every request.' },
@@ -115,7 +120,9 @@ export const EXTRA_DECLARATIONS: readonly OptionDeclaration[] = [
   { name: 'onError', type: 'string', default: 'respond', help: "What a refused request gets: respond (the middleware answers 401/503 itself) or next (next(err) with the KeystoneAuthError, carrying status, code and the headers to send, for the application's error handler).", choices: ['respond', 'next'] },
   { name: 'exposeReason', type: 'bool', default: true, help: 'Put the error code (e.g. ERR_TOKEN_EXPIRED) as "reason" in 401/503 bodies. False keeps it out of what clients see; it is still logged.' },
   { name: 'ignoredOptions', type: 'list', default: undefined, help: 'Set by loadConfig: options of the config section this library does not use (memcache pool tuning, ...); each is named in a warning at start-up.' },
+  { name: 'revocationEvents', type: 'bool', default: true, help: "Poll Keystone's revocation events (GET /v3/OS-REVOKE/events) every revocation_cache_time and refuse cached online tokens they revoke (token revoked, user disabled, deleted or password changed, project or trust deleted). Needs service credentials (the service user's role admin or service); false: cached tokens stay valid until token_cache_time, as in keystonemiddleware." },
   { name: 'memcacheTimeout', type: 'int', default: 200, help: 'Milliseconds to wait for memcached before going on without the shared cache.' },
+  { name: 'tokenSource', type: 'string', default: 'x-auth-token', help: "Where the user token is read: x-auth-token (X-Auth-Token or X-Storage-Token, with X-Service-Token: auth_token) or bearer (Authorization: Bearer only, an OAuth2 client-credentials access token: keystonemiddleware's oauth2_token filter). oauth2Token() sets bearer.", choices: ['x-auth-token', 'bearer'] },
 ];
 
 /** Options as users write them: keystone_authtoken names, with values typed or as strings from an INI file. */
@@ -147,6 +154,11 @@ export interface AuthTokenOptions {
   revocation_cache_time?: number | string;
   memcache_security_strategy?: 'None' | 'MAC' | 'ENCRYPT' | string;
   memcache_secret_key?: string;
+  memcache_tls_enabled?: boolean | string;
+  memcache_tls_cafile?: string;
+  memcache_tls_certfile?: string;
+  memcache_tls_keyfile?: string;
+  memcache_tls_allowed_ciphers?: string;
   include_service_catalog?: boolean | string;
   enforce_token_bind?: string;
   check_revocations_for_cached?: boolean | string;
@@ -169,7 +181,18 @@ export interface AuthTokenOptions {
   identityResponseMaxBytes?: number;
   revocationListMaxBytes?: number;
   memcacheTimeout?: number;
+  /**
+   * Where the user token is read: `x-auth-token` (default; X-Auth-Token or X-Storage-Token, and X-Service-Token) or
+   * `bearer` (only `Authorization: Bearer <token>`, an OAuth2 client-credentials access token from
+   * POST /v3/OS-OAUTH2/token, as keystonemiddleware's oauth2_token filter; X-Service-Token is not read).
+   */
+  tokenSource?: 'x-auth-token' | 'bearer';
   allowInsecureSigningDir?: boolean | string;
+  /**
+   * Poll Keystone's revocation events (GET /v3/OS-REVOKE/events) every revocation_cache_time and refuse cached
+   * online tokens they revoke. Default true; effective with service credentials.
+   */
+  revocationEvents?: boolean | string;
   /** Options a config file held that this library does not use (set by loadConfig, named in a warning). */
   ignoredOptions?: string[];
   onError?: 'respond' | 'next';
@@ -237,6 +260,8 @@ export interface ResolvedOptions {
   revocationCacheTime: number;
   memcacheSecurityStrategy: 'None' | 'MAC' | 'ENCRYPT';
   memcacheSecretKey: string | undefined;
+  /** TLS to memcached (memcache_tls_*); undefined: plain TCP. */
+  memcacheTls: MemcacheTlsOptions | undefined;
   includeServiceCatalog: boolean;
   enforceTokenBind: string;
   checkRevocationsForCached: boolean;
@@ -255,13 +280,23 @@ export interface ResolvedOptions {
   identityResponseMaxBytes: number;
   revocationListMaxBytes: number;
   memcacheTimeout: number;
+  tokenSource: 'x-auth-token' | 'bearer';
   allowInsecureSigningDir: boolean;
+  revocationEvents: boolean;
   onError: 'respond' | 'next';
   exposeReason: boolean;
   circuitBreakerThreshold: number;
   circuitBreakerHalfOpenAfter: number;
   /** Notes for the operator found while resolving (legacy names, risky values), each naming its option. */
   warnings: OptionWarning[];
+}
+
+/** memcache_tls_* as resolved: file paths (read when the cache connects) and the cipher list. */
+export interface MemcacheTlsOptions {
+  cafile: string | undefined;
+  certfile: string | undefined;
+  keyfile: string | undefined;
+  ciphers: string | undefined;
 }
 
 const ALL = new Map([...OPTION_DECLARATIONS, ...EXTRA_DECLARATIONS].map((d) => [d.name, d]));
@@ -480,6 +515,12 @@ export function resolveOptions(input: AuthTokenOptions): ResolvedOptions {
     revocationCacheTime,
     memcacheSecurityStrategy: strategy,
     memcacheSecretKey: secretKey,
+    memcacheTls: get<boolean>('memcache_tls_enabled') ? {
+      cafile: get<string | undefined>('memcache_tls_cafile'),
+      certfile: get<string | undefined>('memcache_tls_certfile'),
+      keyfile: get<string | undefined>('memcache_tls_keyfile'),
+      ciphers: get<string | undefined>('memcache_tls_allowed_ciphers'),
+    } : undefined,
     includeServiceCatalog: get('include_service_catalog'),
     enforceTokenBind: get('enforce_token_bind'),
     checkRevocationsForCached: get('check_revocations_for_cached'),
@@ -497,7 +538,9 @@ export function resolveOptions(input: AuthTokenOptions): ResolvedOptions {
     identityResponseMaxBytes: get('identityResponseMaxBytes'),
     revocationListMaxBytes: get('revocationListMaxBytes'),
     memcacheTimeout: get('memcacheTimeout'),
+    tokenSource: choice('tokenSource') as ResolvedOptions['tokenSource'],
     allowInsecureSigningDir: get('allowInsecureSigningDir'),
+    revocationEvents: get('revocationEvents'),
     onError: choice('onError') as ResolvedOptions['onError'],
     exposeReason: get('exposeReason'),
     circuitBreakerThreshold: get('circuitBreakerThreshold'),

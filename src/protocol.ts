@@ -17,6 +17,7 @@ import { OnlineValidator } from './validators/online.js';
 import { PkiValidator } from './validators/pki.js';
 import { tokenLogId } from './token/hash.js';
 import { TokenPipeline } from './pipeline/token-pipeline.js';
+import { RevocationEventFeed, type RevocationEventsHealth } from './revocation-events/event-feed.js';
 import { serviceHeaders, userHeaders } from './token/headers.js';
 
 /** The decision on one request. */
@@ -51,6 +52,8 @@ export interface Health {
   /** The revocation list (PKI), if fetched. */
   revocationList: { entries: number; ageSeconds: number } | undefined;
   cache: { entries: number; approximateBytes: number };
+  /** Keystone's revocation events (online tokens): last poll, its age, how many held, available or not, stale or not. */
+  revocationEvents: RevocationEventsHealth;
 }
 
 /** Request headers as node:http gives them (lower-case names). */
@@ -75,6 +78,8 @@ export class AuthProtocol {
   private readonly online: OnlineValidator;
   /** One token -> its cache entry or a typed error (cache levels, single-flight, validators, revocation checks). */
   readonly pipeline: TokenPipeline;
+  /** Keystone's revocation events, polled every revocation_cache_time once an online token is cached. */
+  readonly revocationEvents: RevocationEventFeed;
   private readonly counters = { cmsVerifications: 0, onlineValidations: 0, cacheHits: 0 };
 
   constructor(input: AuthTokenOptions) {
@@ -104,7 +109,15 @@ export class AuthProtocol {
     });
     this.pki = new PkiValidator({ certificates: this.certificates, revocations: this.revocations, options: this.options, counters: this.counters });
     this.online = new OnlineValidator({ client: this.client, versions: this.versions, adminToken: this.adminToken, includeCatalog: this.options.includeServiceCatalog, counters: this.counters });
-    this.pipeline = new TokenPipeline({ options: this.options, logger: this.logger, pki: this.pki, online: this.online, counters: this.counters });
+    this.revocationEvents = new RevocationEventFeed({
+      client: this.client,
+      versions: this.versions,
+      adminToken: this.adminToken,
+      logger: this.logger,
+      intervalMs: this.options.revocationCacheTime * 1000,
+      enabled: this.options.revocationEvents && this.adminToken.configured,
+    });
+    this.pipeline = new TokenPipeline({ options: this.options, logger: this.logger, pki: this.pki, online: this.online, events: this.revocationEvents, counters: this.counters });
     this.cache = this.pipeline.cache;
     this.shared = this.pipeline.shared;
   }
@@ -143,6 +156,7 @@ export class AuthProtocol {
       },
       revocationList: fetched > 0 ? { entries: this.revocations.size, ageSeconds: Math.round((now - fetched) / 1000) } : undefined,
       cache: { entries: this.cache.size, approximateBytes: this.cache.calculatedSize },
+      revocationEvents: this.revocationEvents.health(now),
     };
   }
 
@@ -173,7 +187,7 @@ export class AuthProtocol {
   }
 
   private decideFromCache(headers: RequestHeaders, context: RequestContext): Decision | undefined {
-    if (headers['x-service-token'] !== undefined) return undefined;
+    if (single(headers['x-service-token'])) return undefined; // '' is no service token
     const token = single(headers['x-auth-token']) ?? single(headers['x-storage-token']);
     if (!token) return undefined;
     const entry = this.pipeline.cachedValid(token, context.remoteUser);
@@ -190,7 +204,7 @@ export class AuthProtocol {
    */
   async validate(headers: RequestHeaders, context: RequestContext = {}): Promise<Decision> {
     const userToken = single(headers['x-auth-token']) ?? single(headers['x-storage-token']);
-    const serviceToken = single(headers['x-service-token']);
+    const serviceToken = single(headers['x-service-token']) || undefined; // an empty header is no header
     const result: Record<string, string> = {};
     const failures: { status: 'invalid' | 'unavailable'; error: KeystoneAuthError }[] = [];
     let service: Identity | undefined;
@@ -215,7 +229,8 @@ export class AuthProtocol {
     } else {
       try {
         const entry = await this.pipeline.check(userToken, context.remoteUser, Date.now(), { allowExpired, serviceToken: serviceToken !== undefined });
-        checkAccessRules(entry.identity, { method: context.method, path: context.path, serviceType: this.options.serviceType, hasServiceToken: serviceToken !== undefined });
+        // Access rules give way only to a service token that validated and holds one of service_token_roles.
+        checkAccessRules(entry.identity, { method: context.method, path: context.path, serviceType: this.options.serviceType, hasServiceToken: allowExpired });
         identity = entry.identity;
         const user = (entry.userHeaders ??= userHeaders(identity, this.options.includeServiceCatalog));
         if (failures.length === 0 && !service) return { status: 'confirmed', identity, service, headers: user };
@@ -231,6 +246,12 @@ export class AuthProtocol {
   }
 
   private failure(error: unknown, what: string, token: string): { status: 'invalid' | 'unavailable'; error: KeystoneAuthError } {
+    if (error instanceof IdentityServerError && error.code === 'ERR_CERTIFICATE_REFETCH_PENDING') {
+      // A rotation, or a forged token: worth one warning per refetch cooldown, not an operator page per request.
+      const log = this.certificates.firstUndecidableInCooldown() ? this.logger.warn : this.logger.info;
+      log.call(this.logger, { token: tokenLogId(token), code: error.code, error: error.message }, `cannot decide ${what} before the signing certificates may be refetched again`);
+      return { status: 'unavailable', error };
+    }
     if (error instanceof IdentityServerError) {
       this.logger.error({ token: tokenLogId(token), code: error.code, error: error.message }, `cannot validate ${what}: ${identityFailureSummary(error)}`);
       return { status: 'unavailable', error };
@@ -266,6 +287,7 @@ export class AuthProtocol {
 
   /** Stops timers and closes sockets. */
   async close(): Promise<void> {
+    this.revocationEvents.close();
     await Promise.all([this.client.close(), this.pipeline.close()]); // writes to the shared cache are never lost on shutdown
     await this.signingDir.dispose();
   }

@@ -4,8 +4,10 @@ import { FORGEABLE_HEADERS } from '../token/headers.js';
 
 /**
  * Requests the middleware leaves alone (health checks, public routes): paths (exact strings or regular
- * expressions, matched against the path without query) and methods, or a function of method and path. Identity
- * headers a client forged are stripped from these requests too.
+ * expressions) and methods, or a function of method and path. The path is the one the framework routes: the
+ * request-target without its query, percent-escapes decoded as Fastify decodes them under Fastify, Hono's
+ * `c.req.path` under Hono; a target not in normal form (`#`, dot segments, backslashes, `//`, absolute-form) is
+ * refused with 400 before `unless` is consulted. Identity headers a client forged are stripped from these requests too.
  */
 export type Unless = { path?: (string | RegExp)[]; method?: string[] } | ((request: { method: string; path: string }) => boolean);
 
@@ -38,7 +40,11 @@ export function isForgeable(name: string): boolean {
   return FORGEABLE.has(name.includes('_') ? name.replace(/_/g, '-') : name);
 }
 
-/** Removes every identity header the client sent (in req.headers and req.rawHeaders), in every spelling. */
+/**
+ * Removes every identity header the client sent, in every spelling, from req.headers, req.headersDistinct and
+ * req.rawHeaders alike. node builds headers and headersDistinct lazily from rawHeaders up to the count it parsed:
+ * both are built before rawHeaders gets shorter (a getter reading past its end would throw, answering 500).
+ */
 export function stripForgeableHeaders(req: IncomingMessage): void {
   let found = false;
   const headers = req.headers;
@@ -48,17 +54,13 @@ export function stripForgeableHeaders(req: IncomingMessage): void {
       found = true;
     }
   }
-  // rawHeaders holds the same names: only rewrite it when there was something to remove.
+  // rawHeaders and headersDistinct hold the same names: only touched when there was something to remove.
   if (found) {
+    const distinct = req.headersDistinct as Record<string, string[]> | undefined; // built now, from the full rawHeaders
+    if (distinct) for (const name in distinct) if (isForgeable(name)) delete distinct[name];
     const raw = req.rawHeaders;
     const kept: string[] = [];
     for (let i = 0; i < raw.length; i += 2) if (!isForgeable(raw[i]!.toLowerCase())) kept.push(raw[i]!, raw[i + 1]!);
     raw.splice(0, raw.length, ...kept);
   }
-}
-
-/** The path of a URL (what access rules and `unless` are matched against), without the query. */
-export function pathOf(url: string): string {
-  const query = url.indexOf('?');
-  return query === -1 ? url : url.slice(0, query);
 }

@@ -1,13 +1,15 @@
 import type { IncomingMessage } from 'node:http';
 import type { AuthTokenOptions } from '../options.js';
 import { RequestHandler } from './handler.js';
-import { pathOf, stripForgeableHeaders } from './core.js';
+import { stripForgeableHeaders } from './core.js';
+import { routedPath, type PathRouting } from './request-target.js';
 
 /** The parts of Fastify the plugin uses (structural: no dependency on fastify's types). */
 interface FastifyLike {
   decorateRequest(name: string, value: unknown): unknown;
   addHook(name: 'onRequest', hook: (request: FastifyRequestLike, reply: FastifyReplyLike) => Promise<unknown>): unknown;
   addHook(name: 'onClose', hook: () => Promise<void>): unknown;
+  readonly initialConfig?: object;
 }
 interface FastifyRequestLike {
   raw: IncomingMessage;
@@ -31,12 +33,16 @@ interface FastifyReplyLike {
 export async function keystoneFastify(fastify: FastifyLike, options: AuthTokenOptions): Promise<void> {
   const handler = new RequestHandler(options);
   const onError = handler.protocol.options.onError;
+  // find-my-way cuts the path at ';' too when useSemicolonDelimiter is set (top level, or routerOptions in Fastify 5).
+  const config = fastify.initialConfig as { useSemicolonDelimiter?: unknown; routerOptions?: { useSemicolonDelimiter?: unknown } } | undefined;
+  const routing: PathRouting = { kind: 'find-my-way', semicolonDelimiter: config?.routerOptions?.useSemicolonDelimiter === true || config?.useSemicolonDelimiter === true };
   fastify.decorateRequest('keystone', undefined);
   fastify.decorateRequest('keystoneError', undefined);
   fastify.addHook('onRequest', async (request, reply) => {
     const headers = request.raw.headers;
     stripForgeableHeaders(request.raw); // headers and rawHeaders
-    const outcome = await handler.handle(headers, request.method, pathOf(request.url));
+    // request.url is what find-my-way routed (after any rewriteUrl).
+    const outcome = await handler.handle(headers, request.method, () => routedPath(request.url, routing));
     if (outcome.kind === 'skip') return;
     if (outcome.kind === 'refuse') {
       const { status, headers: answer, body, error } = outcome.refusal;

@@ -2,12 +2,13 @@ import type { IncomingMessage } from 'node:http';
 import type { AuthTokenOptions } from '../options.js';
 import { RequestHandler } from './handler.js';
 import { stripForgeableHeaders } from './core.js';
+import { normalPath } from './request-target.js';
 
 /** The parts of Koa's context the middleware uses (structural: no dependency on koa's types). */
 interface KoaContextLike {
   req: IncomingMessage;
   method: string;
-  path: string;
+  url: string;
   status: number;
   body: unknown;
   state: Record<string, unknown>;
@@ -26,7 +27,9 @@ export function keystoneKoa(options: AuthTokenOptions): ((ctx: KoaContextLike, n
   const middleware = async (ctx: KoaContextLike, next: () => Promise<unknown>) => {
     const headers = ctx.req.headers;
     stripForgeableHeaders(ctx.req); // headers and rawHeaders
-    const outcome = await handler.handle(headers, ctx.method, ctx.path);
+    // Koa and its routers route ctx.path, parseurl's pathname of ctx.url: on a target in normal form, the path as
+    // written. ctx.url, not ctx.originalUrl: under koa-mount (or a rewrite) ctx.url is what is routed.
+    const outcome = await handler.handle(headers, ctx.method, () => normalPath(ctx.url));
     if (outcome.kind === 'refuse') {
       const { status, headers: answer, body, error } = outcome.refusal;
       if (onError === 'next') throw Object.assign(error, { expose: false, headers: answer });

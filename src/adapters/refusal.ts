@@ -1,4 +1,4 @@
-import type { KeystoneAuthError } from '../errors.js';
+import type { KeystoneAuthError, RequestPathError } from '../errors.js';
 import type { Decision } from '../protocol.js';
 import type { Identity } from '../token/access-info.js';
 
@@ -10,7 +10,7 @@ export interface KeystoneContext extends Identity {
 
 /** The answer to a refused request, for any framework: status, headers and JSON body. */
 export interface Refusal {
-  status: 401 | 503;
+  status: 400 | 401 | 503;
   headers: Record<string, string>;
   body: string;
   error: KeystoneAuthError;
@@ -36,6 +36,22 @@ export function refusalOf(decision: Exclude<Decision, { status: 'confirmed' }>, 
   if (status === 401) headers['www-authenticate'] = wwwAuthenticate(wwwAuthenticateUri);
   else headers['retry-after'] = String((error as { retryAfterSeconds?: number }).retryAfterSeconds ?? 5);
   return { status, headers, body, error };
+}
+
+/**
+ * The 400 for a request-target not in normal form (ERR_REQUEST_PATH): given before `unless` and whatever
+ * delay_auth_decision says, since the path the application would route is unknown.
+ */
+export function pathRefusal(error: RequestPathError, exposeReason: boolean): Refusal {
+  const body = JSON.stringify({
+    error: {
+      code: 400,
+      title: 'Bad Request',
+      message: 'The request path is not in normal form (fragment, dot segment, backslash, empty segment or not origin-form).',
+      ...(exposeReason ? { reason: error.code } : {}),
+    },
+  });
+  return { status: 400, headers: { 'content-type': 'application/json' }, body, error };
 }
 
 /** `Keystone uri="..."` (RFC 7235 quoted-string; upstream bug 1762362). */

@@ -2,6 +2,7 @@ import { crc32 } from 'node:zlib';
 import memjs from 'memjs';
 import type { Logger } from '../logger.js';
 import type { TokenStore } from './token-store.js';
+import { useTls, type MemcachedTlsContext } from './memcached-tls.js';
 
 /**
  * python-memcached's server choice (cmemcache_hash: crc32 >> 16 & 0x7fff, modulo the server list), so Node and
@@ -19,7 +20,10 @@ export function pythonMemcachedServerIndex(key: string, serverCount: number): nu
 export class MemcachedStore implements TokenStore {
   private readonly client: memjs.Client;
 
-  constructor(servers: string[], options: { timeoutMs: number; logger: Logger }) {
+  private tlsFailure: string | undefined;
+
+  /** `tls`: every server is spoken to over TLS only (memcache_tls_enabled), never in clear. */
+  constructor(servers: string[], options: { timeoutMs: number; logger: Logger; tls?: MemcachedTlsContext }) {
     const quiet = { log: (...args: unknown[]) => options.logger.debug({ memcached: args.map(String).join(' ') }, 'memcached client') };
     this.client = memjs.Client.create(servers.join(','), {
       timeout: options.timeoutMs / 1000,
@@ -32,10 +36,22 @@ export class MemcachedStore implements TokenStore {
     } as memjs.ClientOptions);
     // Replace memjs' own key hashing by python-memcached's, for mixed Python/Node fleets.
     (this.client as unknown as { getServer(key: string): number }).getServer = (key: string) => pythonMemcachedServerIndex(key, servers.length);
+    const tls = options.tls;
+    if (tls) {
+      for (const server of (this.client as unknown as { servers: Parameters<typeof useTls>[0][] }).servers) {
+        useTls(server, tls, (error) => {
+          // Said once per kind of failure (not per request): why the shared cache is not used.
+          if (this.tlsFailure === error.message) return;
+          this.tlsFailure = error.message;
+          options.logger.warn({ memcached: `${server.host}:${server.port}`, error: error.message }, 'TLS to memcached failed (memcache_tls_*: CA file, certificate, host name, or a server without TLS); requests are validated without the shared cache, and nothing is sent in clear');
+        });
+      }
+    }
   }
 
   async get(key: string): Promise<string | undefined> {
     const { value } = await this.client.get(key);
+    this.tlsFailure = undefined;
     return value === null ? undefined : value.toString('utf8');
   }
 

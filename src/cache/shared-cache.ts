@@ -6,6 +6,7 @@ import type { TokenFormat } from '../token/format.js';
 import { validEntry, type CacheEntry } from './token-cache.js';
 import type { TokenStore } from './token-store.js';
 import { MemcachedStore } from './memcached-store.js';
+import { loadMemcachedTls } from './memcached-tls.js';
 import { deriveKeys, protect, protectedCacheKey, unprotect, type SecurityStrategy } from './memcache-crypt.js';
 
 /**
@@ -43,7 +44,8 @@ export class SharedTokenCache {
     const security = options.memcacheSecurityStrategy === 'None' ? undefined : { strategy: options.memcacheSecurityStrategy, secret: options.memcacheSecretKey! };
     if (options.cache) return new SharedTokenCache(options.cache, logger, options.memcacheTimeout, security);
     if (options.memcachedServers.length > 0) {
-      const store = new MemcachedStore(options.memcachedServers, { timeoutMs: options.memcacheTimeout, logger });
+      const tls = options.memcacheTls && loadMemcachedTls(options.memcacheTls);
+      const store = new MemcachedStore(options.memcachedServers, { timeoutMs: options.memcacheTimeout, logger, tls });
       return new SharedTokenCache(store, logger, options.memcacheTimeout, security);
     }
     return undefined;

@@ -2,6 +2,7 @@ import { LRUCache } from 'lru-cache';
 import type { ErrorCode } from '../errors.js';
 import type { Identity } from '../token/access-info.js';
 import type { TokenFormat } from '../token/format.js';
+import type { RevocationSubject } from '../revocation-events/event.js';
 
 /** A valid token's cache entry; the identity headers are computed once, on first use. */
 export interface ValidEntry {
@@ -17,6 +18,10 @@ export interface ValidEntry {
   keystoneIds?: readonly string[];
   userHeaders?: Record<string, string>;
   serviceHeaders?: Record<string, string>;
+  /** The revocation events generation this entry was last checked at (undefined: never checked). */
+  eventsChecked?: number;
+  /** What revocation events are matched against, computed on the first check. */
+  revocationSubject?: RevocationSubject;
 }
 
 /** The cache entry of a valid token. */

@@ -3,7 +3,7 @@ import { CmsVerificationError } from '../errors.js';
 import { signatureScheme, type SignatureScheme } from './algorithms.js';
 import type { ParsedCertificate } from './certificate.js';
 import { DerError, DerReader, TAG_OCTET_STRING, TAG_OID, TAG_SEQUENCE, TAG_SET, decodeOid, encodeTlv, value } from './der.js';
-import { OID_DATA, type SignerInfo } from './signed-data.js';
+import { CMS_LIMITS, OID_DATA, type SignerInfo } from './signed-data.js';
 
 const OID_CONTENT_TYPE = '1.2.840.113549.1.9.3';
 const OID_MESSAGE_DIGEST = '1.2.840.113549.1.9.4';
@@ -142,14 +142,20 @@ function onThreadPool(check: PreparedCheck): Promise<SignatureScheme> {
 
 function signedAttributesInput(attributes: Uint8Array[], content: Uint8Array, digest: string, computed?: Uint8Array): Uint8Array {
   const values = new Map<string, Uint8Array[]>();
+  let count = 0;
   try {
     for (const attribute of attributes) {
       const reader = new DerReader(attribute);
       const sequence = DerReader.inside(attribute, reader.expect(TAG_SEQUENCE, 'Attribute'));
-      const oid = decodeOid(value(attribute, sequence.expect(TAG_OID, 'attrType')));
+      const type = value(attribute, sequence.expect(TAG_OID, 'attrType'));
+      if (type.length > CMS_LIMITS.oidBytes) throw tooComplex(`a signed attribute type of ${type.length} bytes`);
+      const oid = decodeOid(type);
       const set = DerReader.inside(attribute, sequence.expect(TAG_SET, 'attrValues'));
       const list: Uint8Array[] = values.get(oid) ?? [];
-      while (!set.done) list.push(attribute.subarray(...range(set.next())));
+      while (!set.done) {
+        if (++count > CMS_LIMITS.signedAttributeValues) throw tooComplex(`more than ${CMS_LIMITS.signedAttributeValues} signed attribute values`);
+        list.push(attribute.subarray(...range(set.next())));
+      }
       values.set(oid, list);
     }
   } catch (cause) {
@@ -211,6 +217,10 @@ function derAttribute(attribute: Buffer): Buffer {
     else values.push(encodeTlv(element.tag, value(attribute, element)));
   }
   return encodeTlv(TAG_SEQUENCE, Buffer.concat([encodeTlv(TAG_OID, value(attribute, type)), encodeTlv(TAG_SET, Buffer.concat(values.sort(Buffer.compare)))]));
+}
+
+function tooComplex(message: string): CmsVerificationError {
+  return new CmsVerificationError('ERR_CMS_TOO_COMPLEX', `CMS message holds more than Keystone writes: ${message}`);
 }
 
 function range(tlv: { start: number; end: number }): [number, number] {

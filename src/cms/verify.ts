@@ -4,7 +4,7 @@ import { CertificateError, CmsVerificationError } from '../errors.js';
 import { tokenToDer, type DecodeLimits } from '../token/format.js';
 import { parseCertificates, type ParsedCertificate } from './certificate.js';
 import { buildChain, checkValidity } from './chain.js';
-import { parseSignedData, type ParsedSignedData } from './signed-data.js';
+import { checkCertificateShape, parseSignedData, type ParsedSignedData } from './signed-data.js';
 import { describeSid, signerMatches, verifySignerInfo, verifySignerInfoAsync } from './signature.js';
 import { isKnownDigest, type SignatureScheme } from './algorithms.js';
 
@@ -75,6 +75,7 @@ export class SigningMaterial {
     const signedData = this.parseFor(der, options);
     let scheme: SignatureScheme | undefined;
     for (const signerInfo of signedData.signerInfos) scheme = verifySignerInfo(signerInfo, signedData.content, this.signer);
+    checkCarriedCertificates(signedData);
     return this.result(der, signedData, scheme!);
   }
 
@@ -89,6 +90,7 @@ export class SigningMaterial {
     const signedData = this.parseFor(der, options);
     let scheme: SignatureScheme | undefined;
     for (const signerInfo of signedData.signerInfos) scheme = await verifySignerInfoAsync(signerInfo, signedData.content, this.signer);
+    checkCarriedCertificates(signedData);
     return this.result(der, signedData, scheme!);
   }
 
@@ -119,6 +121,15 @@ export class SigningMaterial {
       signer: { subject: this.signer.subject, serial: this.signer.serial },
     };
   }
+}
+
+/**
+ * The certificates a token carries are never used (the signer comes from signing_cert.pem), but openssl refuses
+ * a message whose certificates do not parse. Their X.509 shape is checked (checkCertificateShape, a walk of a
+ * few elements each) only after the signature has verified, and a token carries at most CMS_LIMITS.certificates.
+ */
+function checkCarriedCertificates(signedData: ParsedSignedData): void {
+  for (const der of signedData.certificates) checkCertificateShape(der);
 }
 
 /**

@@ -9,6 +9,9 @@ import { userHeaders } from '../token/headers.js';
 import type { OnlineValidator } from '../validators/online.js';
 import type { PkiValidator } from '../validators/pki.js';
 import type { TokenValidator } from '../validators/validator.js';
+import type { RevocationEventFeed } from '../revocation-events/event-feed.js';
+import { describeEvent, revocationSubject } from '../revocation-events/event.js';
+import { tokenLogId } from '../token/hash.js';
 import { TokenIdCache, type TokenIds } from './token-ids.js';
 import { validationDeadline } from '../identity/deadline.js';
 
@@ -43,6 +46,8 @@ export class TokenPipeline {
       logger: Logger;
       pki: PkiValidator;
       online: OnlineValidator;
+      /** Keystone's revocation events, applied to every valid entry before it is used. */
+      events: RevocationEventFeed;
       counters: PipelineCounters;
     },
   ) {
@@ -64,8 +69,10 @@ export class TokenPipeline {
   cachedValid(token: string, remoteUser: string | undefined, now = Date.now()): ValidEntry | undefined {
     const { options } = this.deps;
     if (options.checkRevocationsForCached || token.length > options.maxTokenLength) return undefined;
-    const entry = this.lookup(this.tokenIds(token));
+    const ids = this.tokenIds(token);
+    const entry = this.lookup(ids);
     if (!entry?.valid || entry.expiresAtMs <= now || entry.identity.accessRules) return undefined;
+    if (entry.eventsChecked !== this.deps.events.generation && this.revokedByEvent(ids, entry)) return undefined; // check() refuses it
     try {
       checkBind(entry.identity, options.enforceTokenBind, remoteUser);
     } catch {
@@ -105,6 +112,10 @@ export class TokenPipeline {
       }
       entry = await pending;
     }
+    if (entry.valid && entry.eventsChecked !== this.deps.events.generation) {
+      const revoked = this.revokedByEvent(ids, entry);
+      if (revoked) throw revoked;
+    }
     if (!entry.valid) throw new TokenRejectedError(entry.code, entry.message);
     if (entry.expiresAtMs <= now && !allowExpired) {
       this.remember(key, { valid: false, code: 'ERR_TOKEN_EXPIRED', message: 'token expired' }, entryBytes(0, undefined));
@@ -123,6 +134,35 @@ export class TokenPipeline {
     }
     if (!how.serviceToken) checkBind(entry.identity, options.enforceTokenBind, remoteUser);
     return entry;
+  }
+
+  /**
+   * Checks a valid entry against the revocation events that arrived since it was last checked (a few map
+   * lookups: see RevocationEventIndex). Revoked: the entry is replaced by a refusal and the error returned.
+   */
+  private revokedByEvent(ids: TokenIds, entry: ValidEntry): TokenRejectedError | undefined {
+    const { events } = this.deps;
+    const generation = events.generation;
+    if (events.index.size > 0) {
+      const event = events.index.find((entry.revocationSubject ??= revocationSubject(entry.identity)));
+      if (event) {
+        const message = `token revoked (Keystone revocation event: ${describeEvent(event)})`;
+        this.remember(ids.key, { valid: false, code: 'ERR_TOKEN_REVOKED', message }, entryBytes(0, undefined));
+        if (channels.revokedByEvent.hasSubscribers) channels.revokedByEvent.publish({ token: tokenLogId(ids.token), event: describeEvent(event) });
+        return new TokenRejectedError('ERR_TOKEN_REVOKED', message);
+      }
+    }
+    entry.eventsChecked = generation;
+    return undefined;
+  }
+
+  /** A valid online entry is in the cache: revocation events now matter (the feed starts once). */
+  private noteOnlineEntry(entry: CacheEntry): void {
+    if (!entry.valid || entry.format !== 'online') return;
+    const { events } = this.deps;
+    events.start();
+    const issuedAt = entry.identity.issuedAt?.getTime();
+    if (issuedAt !== undefined) events.noteTokenLifetime(Math.ceil((entry.expiresAtMs - issuedAt) / 1000));
   }
 
   /** The memory cache's entry for a token; an entry of another kind of token (see memoryKey) is never returned. */
@@ -151,6 +191,7 @@ export class TokenPipeline {
     if (useShared && channels.cache.hasSubscribers) channels.cache.publish({ hit: fromShared !== undefined, level: 'shared' });
     if (fromShared) {
       counters.cacheHits++;
+      this.noteOnlineEntry(fromShared);
       this.remember(key, fromShared, this.sizeOf(fromShared, fromShared.valid ? JSON.stringify(fromShared.identity.body).length : 0), this.ttlFor(fromShared, now));
       return fromShared;
     }
@@ -169,6 +210,7 @@ export class TokenPipeline {
       entry = { valid: false, code: error.code, message: error.message };
     }
     if (allowExpired) return entry; // validated under a service token's allowance: never cached
+    this.noteOnlineEntry(entry);
     const ttl = this.ttlFor(entry, now);
     this.remember(key, entry, this.sizeOf(entry, size), ttl);
     if (useShared) {

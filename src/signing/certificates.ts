@@ -25,6 +25,8 @@ export class CertificateStore {
   private material: SigningMaterial | undefined;
   private inFlight: Promise<SigningMaterial> | undefined;
   private lastFetchAt = -Infinity;
+  /** The lastFetchAt of the cooldown in which an undecidable token was last reported at warn level. */
+  private warnedInCooldownOf = -Infinity;
   /** When the fetch that gave the current material began (-Infinity: read from signing_dir). */
   private materialFetchedAt = -Infinity;
   /** How many times each file was fetched (diagnostics and tests). */
@@ -88,6 +90,21 @@ export class CertificateStore {
       }
     }
     return this.fetch();
+  }
+
+  /** When the running refetch cooldown ends (ms since epoch); in the past when none runs. */
+  get cooldownEndsAt(): number {
+    return this.lastFetchAt + this.cooldownMs;
+  }
+
+  /**
+   * True the first time it is asked in a cooldown: an undecidable token (ERR_CERTIFICATE_REFETCH_PENDING) is
+   * worth one warning per cooldown (a rotation, or someone sending forged tokens), not an error per request.
+   */
+  firstUndecidableInCooldown(): boolean {
+    if (this.warnedInCooldownOf === this.lastFetchAt) return false;
+    this.warnedInCooldownOf = this.lastFetchAt;
+    return true;
   }
 
   /** True when `material` is the current set and was fetched from the identity server at or after `time`. */

@@ -66,6 +66,8 @@ export class IdentityServer {
   private readonly online = new Map<string, Record<string, unknown>>();
   private readonly adminTokens = new Set<string>();
   private revocationPem: string | undefined;
+  /** OAuth2 clients (application credentials): id -> secret and the token they get. */
+  private readonly oauth2Clients = new Map<string, { secret: string; spec: TokenSpec }>();
   private wrongCertificate: TestCertificate | undefined;
 
   private constructor(private readonly options: Required<Omit<IdentityServerOptions, 'pki' | 'port' | 'tls'>> & { port: number; tls?: { cert: string; key: string } }, pki: TestPki) {
@@ -125,6 +127,30 @@ export class IdentityServer {
     let i = 0;
     for (const id of ids) this.revoked.set(id, audits[i++]);
     this.revocationPem = undefined;
+  }
+
+  /**
+   * An OAuth2 client as Keystone knows one: an application credential whose id and secret obtain access tokens at
+   * POST /v3/OS-OAUTH2/token (HTTP Basic, grant_type=client_credentials). The tokens describe `spec` (an
+   * application credential token, validated online; `expiresIn` negative for one already expired).
+   */
+  registerOAuth2Client(spec: TokenSpec = {}): { clientId: string; clientSecret: string } {
+    const clientId = randomUUID().replace(/-/g, '');
+    const clientSecret = randomBytes(24).toString('base64url');
+    this.oauth2Clients.set(clientId, { secret: clientSecret, spec });
+    return { clientId, clientSecret };
+  }
+
+  /** POST /v3/OS-OAUTH2/token for a registered client, here in the process: the access token. */
+  async issueOAuth2Token(client: { clientId: string; clientSecret: string }): Promise<string> {
+    const response = await fetch(`${this.url}/v3/OS-OAUTH2/token`, {
+      method: 'POST',
+      headers: { authorization: `Basic ${Buffer.from(`${client.clientId}:${client.clientSecret}`).toString('base64')}`, 'content-type': 'application/x-www-form-urlencoded' },
+      body: 'grant_type=client_credentials',
+    });
+    const body = (await response.json()) as { access_token?: string };
+    if (response.status !== 200 || !body.access_token) throw new Error(`POST /v3/OS-OAUTH2/token answered ${response.status}: ${JSON.stringify(body)}`);
+    return body.access_token;
   }
 
   /** Forgets every admin token issued so far: the next admin request gets 401, as after a Keystone restart. */
@@ -242,6 +268,8 @@ export class IdentityServer {
         return this.authenticate(res, body, 'v2.0');
       case 'POST /v3/auth/tokens':
         return this.authenticate(res, body, 'v3');
+      case 'POST /v3/OS-OAUTH2/token':
+        return this.oauth2Token(req, res, body);
       case 'GET /v2.0/tokens/revoked':
       case 'GET /v3/auth/tokens/OS-PKI/revoked':
         if (!this.isAdmin(req)) return send(res, 401, { error: { code: 401, message: 'admin token required' } });
@@ -285,6 +313,29 @@ export class IdentityServer {
     if (version === 'v3') return send(res, 201, body, { 'x-subject-token': id });
     (body.access as { token: { id: string } }).token.id = id;
     return send(res, 200, body);
+  }
+
+  /** Keystone's OS-OAUTH2 token endpoint: errors in its shape ({ error, error_description }). */
+  private oauth2Token(req: IncomingMessage, res: ServerResponse, raw: string): void {
+    const oauthError = (status: number, error: string, description: string) =>
+      send(res, status, { error, error_description: description }, status === 401 ? { 'www-authenticate': `Keystone uri="${this.url}"` } : {});
+    const header = String(req.headers.authorization ?? '');
+    const [scheme, encoded] = header.split(' ', 2);
+    if (scheme?.toLowerCase() !== 'basic' || !encoded) return oauthError(401, 'invalid_client', 'OAuth2.0 client authorization is required.');
+    const decoded = Buffer.from(encoded, 'base64').toString('utf8');
+    const colon = decoded.indexOf(':');
+    const [clientId, secret] = colon === -1 ? [decoded, ''] : [decoded.slice(0, colon), decoded.slice(colon + 1)];
+    const grant = new URLSearchParams(raw).get('grant_type');
+    if (grant === null) return oauthError(400, 'invalid_request', 'The parameter grant_type is required.');
+    if (grant !== 'client_credentials') return oauthError(400, 'unsupported_grant_type', `The parameter grant_type ${grant} is not supported.`);
+    const client = this.oauth2Clients.get(clientId);
+    if (!client || client.secret !== secret) return oauthError(401, 'invalid_client', 'The request you have made requires authentication.');
+    const id = randomUUID().replace(/-/g, '');
+    const body = tokenBody({ ...client.spec, version: 'v3' }, new Date(), id) as { token: Record<string, unknown> };
+    body.token.methods = ['application_credential'];
+    body.token.application_credential = { id: clientId, name: `oauth2-${clientId.slice(0, 8)}`, restricted: true };
+    this.online.set(id, body);
+    return send(res, 200, { access_token: id, token_type: 'Bearer', expires_in: client.spec.expiresIn ?? 3600 });
   }
 
   private revocationList(): string {

@@ -32,11 +32,30 @@ export function safeHeaderValue(value: string): string {
 }
 
 /**
- * JSON.stringify escapes every control character below U+0020 (ECMA-262 QuoteJSONString): only DEL can remain,
- * so a catalog of a few KB is searched for one character instead of matched against the class.
+ * The catalog as JSON in ASCII: every character from DEL up written as a \uXXXX escape, as Python's
+ * json.dumps (ensure_ascii) writes it for keystonemiddleware, so a service or region name in any script reaches
+ * every framework (a Web Headers value is a byte string) and JSON.parse gives it back exactly. JSON.stringify
+ * already escapes every control character below U+0020, so nothing else can split the header.
  */
 function catalogHeader(json: string): string {
-  return json.indexOf('\u007f') === -1 ? json : safeHeaderValue(json);
+  return NON_ASCII.test(json) ? json.replace(/[\u007f-\uffff]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`) : json;
+}
+
+// eslint-disable-next-line no-control-regex
+const NON_ASCII = /[^\u0000-\u007e]/;
+
+/**
+ * A value for a Web `Headers` (Hono, Fetch), which holds byte strings only (a character above U+00FF throws,
+ * answering 500): a value outside ASCII becomes its UTF-8 bytes, one character per byte, which is what the same
+ * header sent over HTTP in UTF-8 reads as through Fetch. `Buffer.from(value, 'latin1').toString('utf8')` (or
+ * TextDecoder over the char codes) gives the name back. ASCII values, nearly all, are unchanged.
+ */
+export function webHeaderValue(value: string): string {
+  if (!NON_ASCII.test(value)) return value;
+  const bytes = new TextEncoder().encode(value);
+  let out = '';
+  for (let i = 0; i < bytes.length; i++) out += String.fromCharCode(bytes[i]!);
+  return out;
 }
 
 function put(headers: Record<string, string>, name: string, value: string | undefined): void {

@@ -1,4 +1,4 @@
-import { TokenRejectedError } from '../errors.js';
+import { IdentityServerError, TokenRejectedError } from '../errors.js';
 import { canonicalForms } from '../cms/canonical.js';
 import type { ParsedCertificate } from '../cms/certificate.js';
 import { parseSignedData, type ParsedSignedData } from '../cms/signed-data.js';
@@ -9,6 +9,7 @@ import type { RevocationList } from '../signing/revocations.js';
 import { readIdentity } from '../token/access-info.js';
 import { derToPkiToken, derToPkizToken, tokenToDer } from '../token/format.js';
 import { hashToken } from '../token/hash.js';
+import { UndecidableTokens } from './undecidable-tokens.js';
 import type { TokenValidator, Validated } from './validator.js';
 
 /** What the revocation list may name a token by, as far as it has been worked out. */
@@ -26,6 +27,9 @@ export interface RevocationSubject {
  * only fresher ones could decide), then the revocation list.
  */
 export class PkiValidator implements TokenValidator {
+  /** Tokens answered ERR_CERTIFICATE_REFETCH_PENDING in this cooldown: answered so again without verifying. */
+  readonly undecidable = new UndecidableTokens();
+
   constructor(
     private readonly deps: {
       certificates: CertificateStore;
@@ -80,13 +84,25 @@ export class PkiValidator implements TokenValidator {
   private async verify(token: string): Promise<{ verified: VerifiedToken; material: SigningMaterial }> {
     const arrivedAt = Date.now();
     const material = await this.deps.certificates.current();
+    const key = UndecidableTokens.keyOf(token);
+    const again = this.undecidable.recall(key, material, arrivedAt);
+    if (again) throw again;
     this.deps.counters.cmsVerifications++;
     try {
       return { verified: material.verify(token, this.limits), material };
     } catch (error) {
       // Certificates fetched after the token arrived have had their say: the failure is final.
       if (!curableByNewCertificates(error) || this.deps.certificates.fetchedSince(material, arrivedAt)) throw error;
-      const fresh = await this.deps.certificates.refresh(`token refused with ${(error as { code: string }).code}`, material);
+      const cause = (error as { code: string }).code;
+      let fresh: SigningMaterial;
+      try {
+        fresh = await this.deps.certificates.refresh(`token refused with ${cause}`, material);
+      } catch (refusal) {
+        if (refusal instanceof IdentityServerError && refusal.code === 'ERR_CERTIFICATE_REFETCH_PENDING') {
+          this.undecidable.remember(key, material, this.deps.certificates.cooldownEndsAt, cause);
+        }
+        throw refusal;
+      }
       this.deps.counters.cmsVerifications++;
       return { verified: fresh.verify(token, this.limits), material: fresh };
     }

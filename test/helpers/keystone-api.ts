@@ -110,6 +110,16 @@ export class KeystoneApi {
     return body.trust;
   }
 
+  /** POST /v3/OS-OAUTH2/token: an OAuth2 access token for an application credential (client credentials grant). */
+  async oauth2Token(clientId: string, clientSecret: string): Promise<{ status: number; body: Json }> {
+    const response = await fetch(`${this.url}/v3/OS-OAUTH2/token`, {
+      method: 'POST',
+      headers: { authorization: `Basic ${Buffer.from(`${clientId}:${clientSecret}`).toString('base64')}`, 'content-type': 'application/x-www-form-urlencoded' },
+      body: 'grant_type=client_credentials',
+    });
+    return { status: response.status, body: await response.json() };
+  }
+
   async revoke(token: string): Promise<void> {
     const { status } = await this.call('DELETE', '/v3/auth/tokens', undefined, { 'x-subject-token': token });
     if (status !== 204) throw new Error(`DELETE /v3/auth/tokens answered ${status}`);
@@ -117,10 +127,10 @@ export class KeystoneApi {
 }
 
 /** Python keystonemiddleware in front of an echo app, on a free port, stopped by process id. */
-export async function startPythonMiddleware(conf: Record<string, string>): Promise<{ url: string; stop: () => Promise<void> }> {
+export async function startPythonMiddleware(conf: Record<string, string>, filter: 'auth_token' | 'oauth2_token' = 'auth_token'): Promise<{ url: string; stop: () => Promise<void> }> {
   const port = await freePort();
   const script = fileURLToPath(new URL('./keystonemiddleware_app.py', import.meta.url));
-  const child: ChildProcess = spawn('/usr/bin/python3', [script, String(port), JSON.stringify(conf)], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const child: ChildProcess = spawn('/usr/bin/python3', [script, String(port), JSON.stringify(conf), filter], { stdio: ['ignore', 'pipe', 'pipe'] });
   let stderr = '';
   child.stderr!.on('data', (chunk) => (stderr += chunk));
   await new Promise<void>((resolve, reject) => {

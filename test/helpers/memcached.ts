@@ -31,12 +31,13 @@ function accepting(port: number): Promise<boolean> {
 /** A real memcached on 127.0.0.1, started on a free port (or the given one), stoppable and restartable. */
 export class Memcached {
   private process: ChildProcess | undefined;
-  private constructor(readonly port: number, private readonly binary: string) {}
+  private constructor(readonly port: number, private readonly binary: string, private readonly extraArgs: string[] = []) {}
 
-  static async start(port?: number): Promise<Memcached> {
+  /** `extraArgs`: more memcached arguments, e.g. TLS (-Z -o ssl_chain_cert=...,ssl_key=...) or more listeners. */
+  static async start(port?: number, extraArgs: string[] = []): Promise<Memcached> {
     const binary = memcachedBinary();
     if (!binary) throw new Error('memcached is not installed (apt-get install -y memcached; .ci/run does it)');
-    const server = new Memcached(port ?? (await freePort()), binary);
+    const server = new Memcached(port ?? (await freePort()), binary, extraArgs);
     await server.run();
     return server;
   }
@@ -46,7 +47,7 @@ export class Memcached {
   }
 
   async run(): Promise<void> {
-    this.process = spawn(this.binary, ['-l', '127.0.0.1', '-p', String(this.port), '-U', '0', '-m', '64', ...(process.getuid?.() === 0 ? ['-u', 'root'] : [])], { stdio: 'ignore' });
+    this.process = spawn(this.binary, ['-l', '127.0.0.1', '-p', String(this.port), '-U', '0', '-m', '64', ...(process.getuid?.() === 0 ? ['-u', 'root'] : []), ...this.extraArgs], { stdio: 'ignore' });
     for (let i = 0; i < 100; i++) {
       if (await accepting(this.port)) return;
       await new Promise((resolve) => setTimeout(resolve, 50));

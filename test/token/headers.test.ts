@@ -18,11 +18,21 @@ test('X-Service-Catalog never carries a control character or DEL; the catalog st
   const headers = userHeaders(readIdentity(hostileCatalogBody()), true);
   const catalog = headers['x-service-catalog']!;
   assert.doesNotMatch(catalog, /[\u0000-\u001f\u007f]/);
-  // JSON.stringify escapes C0 controls itself; DEL is percent-encoded, as in every other header value.
-  assert.ok(catalog.includes('%7F'));
+  // JSON.stringify escapes C0 controls itself; DEL and everything above ASCII are \u escapes (as Python's json.dumps).
+  assert.ok(catalog.includes('\\u007f'));
   assert.ok(catalog.includes('\\r\\n'));
-  const parsed = JSON.parse(catalog.replace(/%7F/g, '\u007f')) as { name?: string }[];
+  assert.match(catalog, /^[\x20-\x7e]*$/);
+  const parsed = JSON.parse(catalog) as { name?: string }[];
   assert.equal(parsed[0]!.name, `evil${CONTROLS}name`);
+});
+
+test('a catalog named outside ASCII is JSON in ASCII (\\u escapes) and parses back to the same names', () => {
+  const identity = readIdentity(tokenBody({ version: 'v3', catalogSize: 2 }));
+  const renamed = (identity.catalog as { name?: string }[]).map((service, i) => ({ ...service, name: i === 0 ? '计算 ✨ Nova' : 'Zoë 😀' }));
+  const headers = userHeaders({ ...identity, catalog: renamed } as typeof identity, true);
+  assert.match(headers['x-service-catalog']!, /^[\x20-\x7e]*$/);
+  assert.match(headers['x-service-catalog']!, /\\u8ba1\\u7b97 \\u2728 Nova/);
+  assert.deepEqual(JSON.parse(headers['x-service-catalog']!), renamed);
 });
 
 test('a catalog without DEL is handed on exactly as JSON.stringify wrote it', () => {
