@@ -67,7 +67,7 @@ test('mixed fleet on one memcached: no negative entry is written, so Python stil
   stops.push(() => memcached.stop());
   const alice = await api.authenticate({ user: { name: user.name, domain: { id: 'default' }, password: user.password } }, { project: { name: user.project, domain: { id: 'default' } } });
   const expiresAt = Date.now() + 20_000; // room for a slow Keystone to issue the token first
-  const credential = await api.applicationCredential(alice.body.token.user.id, alice.token, `flt-exp-${suffix}`, { expires_at: new Date(expiresAt).toISOString().replace('Z', '') });
+  const credential = await api.applicationCredential(alice.body.token.user.id, alice.token, `flt-exp-${suffix}`, { expires_at: new Date(expiresAt).toISOString().replace('Z', ''), roles: [{ name: 'member' }] });
   const expiring = (await api.authenticate({ methods: ['application_credential'], application_credential: { id: credential.id, secret: credential.secret } })).token;
   const service = (await api.authenticate({ user: { name: SERVICE.name, domain: { id: 'default' }, password: SERVICE.password } }, { project: { name: SERVICE.project, domain: { id: 'default' } } })).token;
   const python = await startPythonMiddleware(section({ memcached_servers: memcached.address }));
