@@ -119,7 +119,7 @@ export const EXTRA_DECLARATIONS: readonly OptionDeclaration[] = [
   { name: 'unless', type: 'object', default: undefined, help: 'Requests left alone (forged identity headers are still stripped): { path: ["/healthz", /^\\/public\\//], method: ["OPTIONS"] } or ({ method, path }) => boolean.' },
   { name: 'onError', type: 'string', default: 'respond', help: "What a refused request gets: respond (the middleware answers 401/503 itself) or next (next(err) with the KeystoneAuthError, carrying status, code and the headers to send, for the application's error handler).", choices: ['respond', 'next'] },
   { name: 'exposeReason', type: 'bool', default: true, help: 'Put the error code (e.g. ERR_TOKEN_EXPIRED) as "reason" in 401/503 bodies. False keeps it out of what clients see; it is still logged.' },
-  { name: 'ignoredOptions', type: 'list', default: undefined, help: 'Set by loadConfig: options of the config section this library does not use (memcache pool tuning, ...); each is named in a warning at start-up.' },
+  { name: 'ignoredOptions', type: 'list', default: undefined, help: 'Set by loadConfig: options of the config section this library does not use (memcache pool tuning, ...), and options of the auth_section that are not the auth plugin\'s (as "[section] name"); each is named in a warning at start-up.' },
   { name: 'revocationEvents', type: 'bool', default: true, help: "Poll Keystone's revocation events (GET /v3/OS-REVOKE/events) every revocation_cache_time and refuse cached online tokens they revoke (token revoked, user disabled, deleted or password changed, project or trust deleted). Needs service credentials (the service user's role admin or service); false: cached tokens stay valid until token_cache_time, as in keystonemiddleware." },
   { name: 'memcacheTimeout', type: 'int', default: 200, help: 'Milliseconds to wait for memcached before going on without the shared cache.' },
   { name: 'tokenSource', type: 'string', default: 'x-auth-token', help: "Where the user token is read: x-auth-token (X-Auth-Token or X-Storage-Token, with X-Service-Token: auth_token) or bearer (Authorization: Bearer only, an OAuth2 client-credentials access token: keystonemiddleware's oauth2_token filter). oauth2Token() sets bearer.", choices: ['x-auth-token', 'bearer'] },
@@ -418,7 +418,10 @@ export function resolveOptions(input: AuthTokenOptions): ResolvedOptions {
       throw new ConfigError('ERR_CONFIG', `option identity_uri must be an http(s) URL, got ${JSON.stringify(identityUri)}`);
     }
   }
-  const ignored = get<string[] | undefined>('ignoredOptions') ?? [];
+  const ignoredAll = get<string[] | undefined>('ignoredOptions') ?? [];
+  const misplaced = ignoredAll.filter((name) => name.startsWith('['));
+  const ignored = ignoredAll.filter((name) => !name.startsWith('['));
+  if (misplaced.length > 0) warnings.push(new OptionWarning(misplaced.join(', '), `options ${misplaced.join(', ')} are in the auth_section, which is read for the auth plugin's options only (auth_type and its credentials, as keystonemiddleware does): they are ignored; set them in [keystone_authtoken]`));
   if (ignored.length > 0) warnings.push(new OptionWarning(ignored.join(', '), `options ${ignored.join(', ')} in the config section are not used by this library (they tune Python's memcache pool, keystoneauth's session, or logging); remove them or keep them for Python services`));
   if (credentials?.kind === 'keystoneauth' && (get('admin_user') || get('admin_token'))) {
     warnings.push(new OptionWarning('admin_user', 'auth_type is set, so admin_user/admin_password/admin_token are ignored; remove them'));
