@@ -103,6 +103,8 @@ export const OPTION_DECLARATIONS: readonly OptionDeclaration[] = [
 export const EXTRA_DECLARATIONS: readonly OptionDeclaration[] = [
   { name: 'logger', type: 'object', default: undefined, help: 'A pino-compatible logger ({ debug, info, warn, error }). Default: warnings and errors on stderr.' },
   { name: 'maxTokenLength', type: 'int', default: 65536, help: 'Longest token accepted, in characters, checked before decoding.' },
+  { name: 'maxOnlineTokenLength', type: 'int', default: 4096, help: 'Longest online token (Fernet, JWS, UUID) sent to the identity server for validation, in characters; a longer one gets 401 ERR_TOKEN_TOO_LONG without a request. Keystone issues Fernet tokens of 180-250 characters and JWS tokens of 500-1,000 (measured on Keystone 22); a Keystone under uwsgi drops the connection for a token of about 4 KB.' },
+  { name: 'validationDeadline', type: 'float', default: 15, help: 'Seconds one uncached token validation may take in all (identity server requests, http_request_max_retries retries and their backoff included) before it gets 503 ERR_IDENTITY_TIMEOUT. Under the 30-60 s a load balancer in front of the service waits, leaving the application the rest.' },
   { name: 'maxInflatedBytes', type: 'int', default: 1048576, help: 'Largest inflated PKIZ token in bytes (zlib bomb guard).' },
   { name: 'cacheMaxEntries', type: 'int', default: 10000, help: 'Entries of the in-process token cache.' },
   { name: 'cacheMaxBytes', type: 'int', default: 67108864, help: 'Approximate bytes of the in-process token cache.' },
@@ -117,7 +119,7 @@ export const EXTRA_DECLARATIONS: readonly OptionDeclaration[] = [
   { name: 'unless', type: 'object', default: undefined, help: 'Requests left alone (forged identity headers are still stripped): { path: ["/healthz", /^\\/public\\//], method: ["OPTIONS"] } or ({ method, path }) => boolean.' },
   { name: 'onError', type: 'string', default: 'respond', help: "What a refused request gets: respond (the middleware answers 401/503 itself) or next (next(err) with the KeystoneAuthError, carrying status, code and the headers to send, for the application's error handler).", choices: ['respond', 'next'] },
   { name: 'exposeReason', type: 'bool', default: true, help: 'Put the error code (e.g. ERR_TOKEN_EXPIRED) as "reason" in 401/503 bodies. False keeps it out of what clients see; it is still logged.' },
-  { name: 'ignoredOptions', type: 'list', default: undefined, help: 'Set by loadConfig: options of the config section this library does not use (memcache pool tuning, ...); each is named in a warning at start-up.' },
+  { name: 'ignoredOptions', type: 'list', default: undefined, help: 'Set by loadConfig: options of the config section this library does not use (memcache pool tuning, ...), and options of the auth_section that are not the auth plugin\'s (as "[section] name"); each is named in a warning at start-up.' },
   { name: 'revocationEvents', type: 'bool', default: true, help: "Poll Keystone's revocation events (GET /v3/OS-REVOKE/events) every revocation_cache_time and refuse cached online tokens they revoke (token revoked, user disabled, deleted or password changed, project or trust deleted). Needs service credentials (the service user's role admin or service); false: cached tokens stay valid until token_cache_time, as in keystonemiddleware." },
   { name: 'memcacheTimeout', type: 'int', default: 200, help: 'Milliseconds to wait for memcached before going on without the shared cache.' },
   { name: 'tokenSource', type: 'string', default: 'x-auth-token', help: "Where the user token is read: x-auth-token (X-Auth-Token or X-Storage-Token, with X-Service-Token: auth_token) or bearer (Authorization: Bearer only, an OAuth2 client-credentials access token: keystonemiddleware's oauth2_token filter). oauth2Token() sets bearer.", choices: ['x-auth-token', 'bearer'] },
@@ -168,6 +170,10 @@ export interface AuthTokenOptions {
   remoteUser?: (req: IncomingMessage) => string | undefined;
   maxTokenLength?: number;
   maxInflatedBytes?: number;
+  /** Longest online token (Fernet, JWS, UUID) sent to the identity server, in characters (default 4096); longer: 401 ERR_TOKEN_TOO_LONG. */
+  maxOnlineTokenLength?: number | string;
+  /** Seconds one uncached validation may take in all, retries included (default 15); past it: 503 ERR_IDENTITY_TIMEOUT. */
+  validationDeadline?: number | string;
   cacheMaxEntries?: number;
   cacheMaxBytes?: number;
   certificateRefetchCooldown?: number;
@@ -228,6 +234,8 @@ export interface ResolvedOptions {
   wwwAuthenticateUri: string;
   /** The identity endpoint; undefined when it is found in the service catalog (auth_url without identity_uri). */
   identityUri: string | undefined;
+  /** Where identityUri came from, for messages: the option(s) that set it. */
+  identityUriSource: 'identity_uri' | 'auth_host/auth_port/auth_protocol' | 'auth_uri' | undefined;
   /** How the middleware authenticates itself; undefined: it cannot (PKI tokens without revocation only). */
   credentials: ServiceCredentials | undefined;
   interface: 'public' | 'internal' | 'admin';
@@ -262,6 +270,9 @@ export interface ResolvedOptions {
   serviceTokenRolesRequired: boolean;
   maxTokenLength: number;
   maxInflatedBytes: number;
+  maxOnlineTokenLength: number;
+  /** validationDeadline in milliseconds. */
+  validationDeadlineMs: number;
   cacheMaxEntries: number;
   cacheMaxBytes: number;
   certificateRefetchCooldown: number;
@@ -378,10 +389,12 @@ export function resolveOptions(input: AuthTokenOptions): ResolvedOptions {
 
   const legacy = OPTION_DECLARATIONS.filter((d) => d.legacy && values.has(d.name)).map((d) => d.name);
   let identityUri = get<string | undefined>('identity_uri');
+  let identityUriSource: ResolvedOptions['identityUriSource'] = identityUri ? 'identity_uri' : undefined;
   if (identityUri && legacy.length > 0) warnings.push(new OptionWarning(legacy.join(', '), `identity_uri is set, so the legacy option(s) ${legacy.join(', ')} are ignored; remove them`));
   if (!identityUri && legacy.length > 0) {
     warnings.push(new OptionWarning(legacy.join(', '), `legacy option(s) ${legacy.join(', ')} in use; set identity_uri instead`));
     const host = get<string>('auth_host');
+    identityUriSource = 'auth_host/auth_port/auth_protocol';
     identityUri = `${get<string>('auth_protocol')}://${host.includes(':') ? `[${host}]` : host}:${get<number>('auth_port')}${get<string>('auth_admin_prefix').replace(/\/$/, '')}`;
   }
   const text = (name: string) => {
@@ -390,7 +403,10 @@ export function resolveOptions(input: AuthTokenOptions): ResolvedOptions {
   };
   const credentials = resolveCredentials(text);
   const viaCatalog = credentials?.kind === 'keystoneauth';
-  if (!identityUri && !viaCatalog && get<string | undefined>('auth_uri')) identityUri = get<string>('auth_uri');
+  if (!identityUri && !viaCatalog && get<string | undefined>('auth_uri')) {
+    identityUri = get<string>('auth_uri');
+    identityUriSource = 'auth_uri';
+  }
   if (!identityUri && !viaCatalog) {
     throw new ConfigError('ERR_CONFIG', 'option identity_uri is required (the identity endpoint, e.g. http://127.0.0.1:5000/), or auth_type with auth_url (keystoneauth options) to find it in the service catalog');
   }
@@ -402,7 +418,10 @@ export function resolveOptions(input: AuthTokenOptions): ResolvedOptions {
       throw new ConfigError('ERR_CONFIG', `option identity_uri must be an http(s) URL, got ${JSON.stringify(identityUri)}`);
     }
   }
-  const ignored = get<string[] | undefined>('ignoredOptions') ?? [];
+  const ignoredAll = get<string[] | undefined>('ignoredOptions') ?? [];
+  const misplaced = ignoredAll.filter((name) => name.startsWith('['));
+  const ignored = ignoredAll.filter((name) => !name.startsWith('['));
+  if (misplaced.length > 0) warnings.push(new OptionWarning(misplaced.join(', '), `options ${misplaced.join(', ')} are in the auth_section, which is read for the auth plugin's options only (auth_type and its credentials, as keystonemiddleware does): they are ignored; set them in [keystone_authtoken]`));
   if (ignored.length > 0) warnings.push(new OptionWarning(ignored.join(', '), `options ${ignored.join(', ')} in the config section are not used by this library (they tune Python's memcache pool, keystoneauth's session, or logging); remove them or keep them for Python services`));
   if (credentials?.kind === 'keystoneauth' && (get('admin_user') || get('admin_token'))) {
     warnings.push(new OptionWarning('admin_user', 'auth_type is set, so admin_user/admin_password/admin_token are ignored; remove them'));
@@ -450,7 +469,7 @@ export function resolveOptions(input: AuthTokenOptions): ResolvedOptions {
   if (timeout !== undefined && timeout <= 0) throw new ConfigError('ERR_CONFIG', 'option http_connect_timeout must be a positive number of seconds');
   const retries = get<number>('http_request_max_retries');
   if (retries < 0) throw new ConfigError('ERR_CONFIG', 'option http_request_max_retries must be 0 or more');
-  for (const name of ['maxTokenLength', 'maxInflatedBytes', 'cacheMaxEntries', 'cacheMaxBytes', 'identityResponseMaxBytes', 'revocationListMaxBytes', 'memcacheTimeout', 'circuitBreakerThreshold', 'circuitBreakerHalfOpenAfter']) {
+  for (const name of ['maxTokenLength', 'maxInflatedBytes', 'cacheMaxEntries', 'cacheMaxBytes', 'identityResponseMaxBytes', 'revocationListMaxBytes', 'memcacheTimeout', 'circuitBreakerThreshold', 'circuitBreakerHalfOpenAfter', 'maxOnlineTokenLength', 'validationDeadline']) {
     if (get<number>(name) <= 0) throw new ConfigError('ERR_CONFIG', `option ${name} must be positive`);
   }
   const logger = values.get('logger');
@@ -475,6 +494,7 @@ export function resolveOptions(input: AuthTokenOptions): ResolvedOptions {
   return {
     wwwAuthenticateUri,
     identityUri: identityUri?.replace(/\/+$/, ''),
+    identityUriSource,
     credentials,
     interface: choice('interface') as ResolvedOptions['interface'],
     regionName: text('region_name'),
@@ -512,6 +532,8 @@ export function resolveOptions(input: AuthTokenOptions): ResolvedOptions {
     serviceTokenRolesRequired: get('service_token_roles_required'),
     maxTokenLength: get('maxTokenLength'),
     maxInflatedBytes: get('maxInflatedBytes'),
+    maxOnlineTokenLength: get('maxOnlineTokenLength'),
+    validationDeadlineMs: Math.round(get<number>('validationDeadline') * 1000),
     cacheMaxEntries: get('cacheMaxEntries'),
     cacheMaxBytes: get('cacheMaxBytes'),
     certificateRefetchCooldown: get('certificateRefetchCooldown'),

@@ -3,7 +3,9 @@ import type { MemoryTokenCache } from './cache/token-cache.js';
 import type { SharedTokenCache } from './cache/shared-cache.js';
 import { AdminToken } from './identity/admin-token.js';
 import { IdentityClient } from './identity/client.js';
+import { identityFailureSummary } from './identity/deadline.js';
 import { PATHS, VersionDiscovery } from './identity/versions.js';
+import { checkValidatePermission, missingRoleError } from './identity/validate-permission.js';
 import { channels, type ValidationEvent } from './diagnostics.js';
 import { stderrLogger, type Logger } from './logger.js';
 import { resolveOptions, type AuthTokenOptions, type ResolvedOptions } from './options.js';
@@ -130,11 +132,19 @@ export class AuthProtocol {
   /**
    * Resolves when the middleware can decide: the service credentials authenticate, the identity server answers,
    * and, where it issues PKI tokens, the signing certificates and the revocation list are at hand. Rejects with
-   * the typed error (ConfigError, IdentityServerError, CertificateError) otherwise. Does not change decisions.
+   * the typed error (ConfigError, IdentityServerError, CertificateError) otherwise: ConfigError(ERR_CONFIG) naming
+   * the role when the service user cannot validate tokens (no service or admin role). Does not change decisions.
    */
   async ready(): Promise<void> {
     const version = await this.versions.resolve();
-    if (this.adminToken.configured) await this.adminToken.get();
+    if (this.adminToken.configured) {
+      const admin = await this.adminToken.get();
+      // Every online token is validated with this user's token: one that lacks the role would get 503 on each.
+      if (version === 'v3' && !this.adminToken.isStatic) {
+        const permission = await checkValidatePermission(this.client, admin);
+        if (!permission.allowed) throw missingRoleError(permission, this.adminToken.describe);
+      }
+    }
     const probe = await this.client.request({ path: PATHS[version].signingCert, label: `GET ${PATHS[version].signingCert} (readiness)` });
     if (probe.status === 404 || probe.status === 410) return; // Fernet/JWS only: nothing more to have at hand
     await this.certificates.current();
@@ -269,7 +279,7 @@ export class AuthProtocol {
       return { status: 'unavailable', error };
     }
     if (error instanceof IdentityServerError) {
-      this.logger.error({ token: tokenLogId(token), code: error.code, error: error.message }, `cannot validate ${what}: identity server unavailable`);
+      this.logger.error({ token: tokenLogId(token), code: error.code, error: error.message }, `cannot validate ${what}: ${identityFailureSummary(error)}`);
       return { status: 'unavailable', error };
     }
     if (error instanceof KeystoneAuthError) {

@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { ConfigError, loadConfig, loadConfigDetailed, resolveOptions, AuthProtocol } from '../src/index.js';
+import { ConfigError, loadConfig, loadConfigDetailed, parseIni, resolveOptions, AuthProtocol, type KeystoneAuthError } from '../src/index.js';
 import { tempDir } from './helpers/app.js';
 
 function configError(fn: () => unknown): string {
@@ -89,7 +89,7 @@ test('loadConfig reads [keystone_authtoken] (keystoneauth options included, auth
     '[keystone_authtoken]', 'www_authenticate_uri = http://keystone.example.test:5000', 'auth_section = service_auth', 'memcache_pool_maxsize = 10',
     'memcache_security_strategy = encrypt', 'memcache_secret_key = k', 'service_type = image', '',
     '[service_auth]', 'auth_type = Password', 'auth_url = http://keystone.example.test:5000/v3', 'username = glance', 'password = secret',
-    'user_domain_name = Services', 'project_name = service', 'project_domain_id = default', 'region_name = RegionTwo', 'interface = public', '',
+    'user_domain_name = Services', 'project_name = service', 'project_domain_id = default', '',
   ].join('\n'));
   const options = resolveOptions(loadConfig(current));
   assert.equal(options.identityUri, undefined, 'found in the catalog');
@@ -101,8 +101,6 @@ test('loadConfig reads [keystone_authtoken] (keystoneauth options included, auth
     },
   });
   assert.equal(options.credentials?.kind === 'keystoneauth' && options.credentials.authUrl, 'http://keystone.example.test:5000');
-  assert.equal(options.regionName, 'RegionTwo');
-  assert.equal(options.interface, 'public');
   assert.equal(options.serviceType, 'image');
   assert.equal(options.memcacheSecurityStrategy, 'ENCRYPT');
   assert.match(options.warnings.join('\n'), /options memcache_pool_maxsize in the config section are not used by this library/);
@@ -130,4 +128,52 @@ test('a logger that is not one (console.log, an object lacking a level) is refus
   void protocol.close();
   const warning = lines.find((line) => /revocation_cache_time = 0/.test(line.message ?? ''));
   assert.deepEqual(warning?.object, { option: 'revocation_cache_time' });
+});
+
+test('auth_section lends the auth plugin its options only: insecure, delay_auth_decision, memcache_security_strategy, service_token_roles_required, identity_uri there never replace the main section, and each is named in a warning', () => {
+  const dir = tempDir();
+  const conf = join(dir, 'service.conf');
+  writeFileSync(conf, [
+    '[keystone_authtoken]', 'www_authenticate_uri = http://keystone.example.test:5000', 'auth_section = service_auth',
+    'memcache_security_strategy = ENCRYPT', 'memcache_secret_key = k', 'interface = internal', '',
+    '[service_auth]', 'auth_type = password', 'auth_url = http://keystone.example.test:5000/v3', 'username = glance', 'password = secret',
+    'user_domain_name = Default', 'project_name = service', 'project_domain_name = Default',
+    // an attacker who can write only this section (or a careless merge) must not switch protections off
+    'insecure = true', 'delay_auth_decision = true', 'memcache_security_strategy = None', 'service_token_roles_required = false',
+    'identity_uri = http://evil.example.test:5000', 'region_name = RegionTwo', 'interface = public', '',
+  ].join('\n'));
+  const loaded = loadConfigDetailed(conf);
+  const options = resolveOptions(loaded.options);
+  assert.equal(options.insecure, false);
+  assert.equal(options.delayAuthDecision, false);
+  assert.equal(options.memcacheSecurityStrategy, 'ENCRYPT');
+  assert.equal(options.serviceTokenRolesRequired, true);
+  assert.equal(options.identityUri, undefined, 'found in the catalog, as configured in the main section');
+  assert.equal(options.regionName, undefined, 'keystonemiddleware reads region_name and interface from the main section only');
+  assert.equal(options.interface, 'internal');
+  assert.equal(options.credentials?.kind === 'keystoneauth' && options.credentials.describe, 'user glance at http://keystone.example.test:5000');
+  const ignoredHere = ['insecure', 'delay_auth_decision', 'memcache_security_strategy', 'service_token_roles_required', 'identity_uri', 'region_name', 'interface'];
+  assert.deepEqual(loaded.ignored, ignoredHere.map((name) => `[service_auth] ${name}`));
+  const warning = options.warnings.find((w) => w.option.startsWith('[service_auth]'));
+  assert.ok(warning, options.warnings.join('\n'));
+  for (const name of ignoredHere) assert.match(warning.message, new RegExp(`\\[service_auth\\] ${name}\\b`));
+  assert.match(warning.message, /read for the auth plugin's options only/);
+
+  // Without auth_type there, the section holds the legacy plugin's options (keystonemiddleware's _auth.OPTS).
+  writeFileSync(conf, ['[keystone_authtoken]', 'auth_section = legacy', 'www_authenticate_uri = http://k:5000', '',
+    '[legacy]', 'identity_uri = http://127.0.0.1:35357', 'admin_user = glance', 'admin_password = p', 'admin_tenant_name = service', 'insecure = true', ''].join('\n'));
+  const legacy = resolveOptions(loadConfig(conf));
+  assert.equal(legacy.identityUri, 'http://127.0.0.1:35357');
+  assert.equal(legacy.credentials?.kind, 'legacy');
+  assert.equal(legacy.insecure, false);
+});
+
+test('a multi-megabyte line is parsed or refused in linear time: no backtracking on a long line of spaces without "="', () => {
+  const spaces = ' '.repeat(5 * 1024 * 1024);
+  // The former pattern /^([^=:]+?)\s*[=:]\s*(.*)$/ backtracked over every split of the spaces: 64 KB took 40 s.
+  assert.throws(() => parseIni(`[s]\nkey${spaces}value\n`), (error: KeystoneAuthError) => error.code === 'ERR_CONFIG' && /line 2 is neither a \[section\] nor a key = value pair/.test(error.message));
+  const parsed = parseIni(`[s]\nkey${spaces}= value${spaces}x\nother: ${'y'.repeat(5 * 1024 * 1024)}\n`);
+  assert.equal(parsed.get('s')!.get('key'), `value${spaces}x`);
+  assert.equal(parsed.get('s')!.get('other')!.length, 5 * 1024 * 1024);
+  assert.throws(() => parseIni(`[${'a'.repeat(5 * 1024 * 1024)}${spaces}`), /line 1 is neither/);
 });

@@ -1,4 +1,5 @@
 import { styleText } from 'node:util';
+import { terminalSafe } from './terminal-text.js';
 /** One line of a checklist: what was checked, how it went, the evidence, and the fix. */
 export interface Check {
   group: string;
@@ -52,13 +53,17 @@ export function renderChecklist(checklist: Checklist, colour: boolean): string {
   };
   const lines: string[] = [];
   let group = '';
-  for (const check of checklist.checks) {
+  // Grouped by first appearance (checks of one group may run at several moments), in running order within a group.
+  const groups = [...new Set(checklist.checks.map((check) => check.group))];
+  const ordered = groups.flatMap((name) => checklist.checks.filter((check) => check.group === name));
+  for (const check of ordered) {
     if (check.group !== group) {
       group = check.group;
-      lines.push('', paint('bold', group));
+      lines.push('', paint('bold', terminalSafe(group)));
     }
-    lines.push(`  ${mark[check.status]} ${check.name}: ${check.evidence}`);
-    if (check.fix && check.status !== 'ok') lines.push(`          fix: ${check.fix}`);
+    // Evidence quotes what tokens and identity servers say (user, project, role names): never raw to a terminal.
+    lines.push(`  ${mark[check.status]} ${terminalSafe(check.name)}: ${terminalSafe(check.evidence)}`);
+    if (check.fix && check.status !== 'ok') lines.push(`          fix: ${terminalSafe(check.fix)}`);
   }
   const count = (status: Check['status']) => checklist.checks.filter((c) => c.status === status).length;
   lines.push('', `${count('ok')} ok, ${count('warning')} warning(s), ${count('failure')} failure(s)`);

@@ -1,4 +1,5 @@
 import { accessSync, constants, existsSync, lstatSync, readFileSync, statSync } from 'node:fs';
+import { dirname } from 'node:path';
 import { KeyUsageFlags } from '@peculiar/asn1-x509';
 import { KeystoneAuthError } from '../errors.js';
 import { SigningMaterial } from '../cms/verify.js';
@@ -14,6 +15,7 @@ import { readIdentity } from '../token/access-info.js';
 import { classifyToken } from '../token/format.js';
 import { hashToken } from '../token/hash.js';
 import { Checklist } from './checks.js';
+import { checkCatalogEndpoint, checkOnlineToken, checkServiceUser, endpointSource } from './doctor-service.js';
 
 const DAY = 24 * 3600 * 1000;
 
@@ -32,17 +34,35 @@ export async function runDoctor(input: DoctorInput): Promise<Checklist> {
   const now = input.now ?? new Date();
   const options = checkOptions(list, input);
   if (!options) return list;
-  const signingDir = checkSigningDir(list, options, input.fix ?? false);
-  const cached = checkFiles(list, signingDir, now);
   const client = new IdentityClient({ ...options, httpMaxRetries: 0 });
-  // Without identity_uri, the service user's token tells where the identity endpoint is (its catalog).
-  if (!options.identityUri) new AdminToken(client, new VersionDiscovery(client, options.authVersion), options);
+  // Without identity_uri, the service user's token tells where the identity endpoint is (its catalog): the
+  // AdminToken made here is the one that locates it, and the one every later check uses.
+  const adminToken = options.credentials ? new AdminToken(client, new VersionDiscovery(client, options.authVersion), options) : undefined;
   try {
-    const served = await checkIdentityServer(list, client, options);
-    checkCertificates(list, served?.material, cached, now, served?.pki ?? true);
-    if (input.fix && served && signingDir) await fixCertificates(list, signingDir, served, cached);
-    const revocations = await checkAdminAndRevocations(list, client, options, served, signingDir, now);
-    if (input.token !== undefined) checkToken(list, input.token, options, served?.material ?? cached.material, revocations, now);
+    if (!options.identityUri && adminToken && !(await checkCatalogEndpoint(list, client, adminToken, options))) return list;
+    const served = await checkIdentityServer(list, client, options, endpointSource(input.options, options));
+    // A Fernet/JWS cloud (no certificate endpoints) uses no signing_dir: nothing to say about it.
+    const pki = served?.pki ?? true;
+    let signingDir: string | undefined;
+    let cached: CachedFiles = {};
+    if (pki) {
+      signingDir = checkSigningDir(list, options, input.fix ?? false);
+      cached = checkFiles(list, signingDir, now);
+      checkCertificates(list, served?.material, cached, now);
+      if (input.fix && served && signingDir) await fixCertificates(list, signingDir, served, cached);
+    } else {
+      list.ok('signing_dir', 'not used', 'the identity server issues no PKI tokens, so no certificates or revocation list are kept');
+    }
+    let revocations: Set<string> | undefined;
+    if (!served) list.skip('service credentials', 'authentication', 'identity server unusable');
+    else if (!adminToken) list.skip('service credentials', 'authentication', 'no service credentials');
+    else if ((await checkServiceUser(list, client, adminToken, options, served.version)) !== undefined && pki) {
+      revocations = await checkRevocations(list, client, adminToken, options, served, signingDir, now);
+    }
+    if (input.token !== undefined) {
+      if (classifyToken(input.token) === 'online') await checkOnlineToken(list, input.token, client, served && adminToken, served?.version);
+      else checkToken(list, input.token, options, served?.material ?? cached.material, revocations, now);
+    }
   } finally {
     await client.close();
   }
@@ -58,9 +78,13 @@ function checkOptions(list: Checklist, input: DoctorInput): ResolvedOptions | un
     list.fail(group, 'keystone_authtoken options', (error as Error).message, 'correct the option named above');
     return undefined;
   }
-  list.ok(group, 'keystone_authtoken options', `${Object.keys(input.options).length} option(s) understood; identity_uri ${options.identityUri}`);
-  if (input.ignored?.length) list.ok(group, 'options for Python services only', `skipped: ${input.ignored.join(', ')}`);
+  list.ok(group, 'keystone_authtoken options', `${Object.keys(input.options).length} option(s) understood; identity endpoint ${endpointSource(input.options, options)}`);
+  const foreign = input.ignored?.filter((name) => !name.startsWith('[')) ?? [];
+  const misplaced = input.ignored?.filter((name) => name.startsWith('[')) ?? [];
+  if (foreign.length) list.ok(group, 'options for Python services only', `skipped: ${foreign.join(', ')}`);
+  if (misplaced.length) list.warn(group, 'options in the auth_section', `ignored: ${misplaced.join(', ')}; the auth_section is read for the auth plugin's options only (auth_type and its credentials), as keystonemiddleware does`, 'move them to [keystone_authtoken]');
   for (const { option, message } of options.warnings) {
+    if (option.startsWith('[') || foreign.includes(option.split(', ')[0]!)) continue; // listed above
     if (message.includes('legacy')) list.warn(group, 'legacy options', message, 'replace auth_host/auth_port/auth_protocol/auth_admin_prefix by identity_uri');
     else if (option === 'revocation_cache_time') list.warn(group, 'revocation_cache_time', message, 'set revocation_cache_time to 10 or more');
     else list.warn(group, option, message);
@@ -98,7 +122,15 @@ function checkSigningDir(list: Checklist, options: ResolvedOptions, fix: boolean
         return undefined;
       }
     } else {
-      list.fail(group, 'exists', `${path} does not exist`, `keystone-authtoken doctor --fix creates it, or: install -d -m 0700 -o <service user> ${path}`);
+      // The middleware creates it at start (mode 0700): absent is fine if it can be created there.
+      let parent = dirname(path);
+      while (!existsSync(parent) && parent !== dirname(parent)) parent = dirname(parent);
+      try {
+        accessSync(parent, constants.W_OK | constants.X_OK);
+        list.ok(group, 'exists', `${path} does not exist yet: the middleware creates it at start (mode 0700); --fix creates it now`);
+      } catch {
+        list.fail(group, 'exists', `${path} does not exist, and uid ${process.getuid?.() ?? '?'} cannot create it (${parent} is not writable): the middleware would refuse to start (ERR_SIGNING_DIR)`, `install -d -m 0700 -o <service user> ${path}`);
+      }
       return undefined;
     }
   }
@@ -201,7 +233,7 @@ async function timed<T>(run: () => Promise<T>): Promise<{ value: T; ms: number }
   return { value, ms: Math.round(Number(process.hrtime.bigint() - start) / 1e6) };
 }
 
-async function checkIdentityServer(list: Checklist, client: IdentityClient, options: ResolvedOptions): Promise<Served | undefined> {
+async function checkIdentityServer(list: Checklist, client: IdentityClient, options: ResolvedOptions, source: string): Promise<Served | undefined> {
   const group = 'identity server';
   if (options.insecure) list.warn(group, 'TLS', 'insecure = true: the identity server\'s certificate is not verified', 'set cafile and insecure = false');
   const endpoint = options.identityUri ?? (options.credentials?.kind === 'keystoneauth' ? options.credentials.authUrl : '');
@@ -214,7 +246,8 @@ async function checkIdentityServer(list: Checklist, client: IdentityClient, opti
     version = value;
     list.ok(group, 'reachable', `${client.baseUrl} answered in ${ms} ms; API ${version}${options.authVersion ? ' (auth_version)' : ' (discovered from the version document)'}`);
   } catch (error) {
-    list.fail(group, 'reachable', (error as Error).message, 'check identity_uri, DNS, firewalls and that the identity server runs');
+    const where = options.identityUri ? source : `${client.baseUrl}, ${source}`;
+    list.fail(group, 'reachable', (error as Error).message, `the identity endpoint is ${where}: check it, DNS, firewalls and that the identity server runs`);
     return undefined;
   }
   let gone = 0;
@@ -262,12 +295,8 @@ function describe(certificate: ParsedCertificate, now: Date): { status: 'ok' | '
   return { status: 'ok', text: `${certificate.subject}, valid ${range}` };
 }
 
-function checkCertificates(list: Checklist, served: SigningMaterial | undefined, cached: CachedFiles, now: Date, pki = true): void {
+function checkCertificates(list: Checklist, served: SigningMaterial | undefined, cached: CachedFiles, now: Date): void {
   const group = 'certificates';
-  if (!pki) {
-    list.skip(group, 'certificates', 'no PKI tokens from this identity server');
-    return;
-  }
   if (!served) {
     list.skip(group, 'certificates', 'the identity server did not serve usable certificates');
     return;
@@ -311,25 +340,9 @@ async function fixCertificates(list: Checklist, dir: string, served: Served, cac
   }
 }
 
-async function checkAdminAndRevocations(list: Checklist, client: IdentityClient, options: ResolvedOptions, served: Served | undefined, dir: string | undefined, now: Date): Promise<Set<string> | undefined> {
-  const group = 'admin and revocation list';
-  if (!served || !options.credentials) {
-    list.skip(group, 'revocation list', served ? 'no admin credentials' : 'identity server unusable');
-    return undefined;
-  }
-  const adminToken = new AdminToken(client, new VersionDiscovery(client, served.version), options);
-  let admin: string;
-  try {
-    admin = await adminToken.get();
-    list.ok(group, 'admin token', options.credentials.kind === 'admin_token' ? 'admin_token given' : `obtained for ${options.credentials.describe}`);
-  } catch (error) {
-    list.fail(group, 'admin token', (error as Error).message, 'fix the service credentials (auth_type, username, password, their domains, the project), or admin_user/admin_password/admin_tenant_name');
-    return undefined;
-  }
-  if (!served.pki) {
-    list.skip(group, 'revocation list', 'Fernet/JWS tokens: revocation is checked by the identity server at each online validation');
-    return undefined;
-  }
+async function checkRevocations(list: Checklist, client: IdentityClient, adminToken: AdminToken, options: ResolvedOptions, served: Served, dir: string | undefined, now: Date): Promise<Set<string> | undefined> {
+  const group = 'revocation list';
+  const admin = await adminToken.get();
   try {
     const path = PATHS[served.version].revoked;
     const { value: response, ms } = await timed(() => client.request({ path, headers: { 'x-auth-token': admin } }));
@@ -359,10 +372,7 @@ function checkToken(list: Checklist, token: string, options: ResolvedOptions, ma
   const group = 'token';
   const format = classifyToken(token);
   const hashes = options.hashAlgorithms.map((algorithm) => hashToken(token, algorithm));
-  if (format === 'online') {
-    list.skip(group, 'verdict', 'an online (UUID/Fernet) token: it is validated by the identity server, not here');
-    return;
-  }
+  if (format === 'online') return; // checkOnlineToken
   if (!material) {
     list.fail(group, 'verdict', 'no usable certificates to verify with');
     return;

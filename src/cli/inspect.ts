@@ -9,6 +9,8 @@ import { SigningMaterial } from '../cms/verify.js';
 import { readIdentity } from '../token/access-info.js';
 import { classifyToken, decodePkiz, tokenToDer, PKIZ_PREFIX } from '../token/format.js';
 import { hashToken, tokenLogId } from '../token/hash.js';
+import { describeOnlineToken } from './online-token.js';
+import { terminalSafe } from './terminal-text.js';
 
 const NAME_OIDS: Record<string, string> = { '2.5.4.3': 'CN', '2.5.4.10': 'O', '2.5.4.11': 'OU', '2.5.4.6': 'C', '2.5.4.7': 'L', '2.5.4.8': 'ST', '1.2.840.113549.1.9.1': 'emailAddress' };
 
@@ -40,7 +42,8 @@ export function inspectToken(input: InspectInput): Record<string, unknown> {
       format,
       length: token.length,
       logId: tokenLogId(token),
-      note: 'an online (Fernet, JWS or UUID) token: only the identity server can validate it (GET /v3/auth/tokens); logId is how this library names it in logs',
+      ...describeOnlineToken(token, input.now ?? new Date()),
+      validation: 'online only: the identity server validates it (GET /v3/auth/tokens); logId is how this library names it in logs',
     };
   }
   const report: Record<string, unknown> = {
@@ -114,9 +117,11 @@ export function inspectToken(input: InspectInput): Record<string, unknown> {
   return report;
 }
 
+/** Human output; every key and value is made terminal-safe (token bodies are written by whoever minted them). */
 export function renderInspection(report: Record<string, unknown>): string {
   const lines: string[] = [];
   const walk = (value: unknown, indent: string, key?: string) => {
+    key = key === undefined ? undefined : terminalSafe(key);
     const label = key === undefined ? '' : `${key}: `;
     if (value !== null && typeof value === 'object' && !Array.isArray(value)) {
       if (key !== undefined) lines.push(`${indent}${key}:`);
@@ -125,7 +130,8 @@ export function renderInspection(report: Record<string, unknown>): string {
       lines.push(`${indent}${key}:`);
       value.forEach((v, i) => walk(v, `${indent}  `, `#${i + 1}`));
     } else {
-      lines.push(`${indent}${label}${Array.isArray(value) ? value.join(', ') : String(value)}`);
+      const text = Array.isArray(value) ? value.map((v) => terminalSafe(String(v))).join(', ') : terminalSafe(String(value));
+      lines.push(`${indent}${label}${text}`);
     }
   };
   walk(report, '');

@@ -40,6 +40,8 @@ export interface RecordedRequest {
   method: string;
   path: string;
   at: number;
+  /** The X-Subject-Token the request carried (a token validation), if any. */
+  subjectToken?: string;
 }
 
 export interface IssueOptions extends TokenSpec {
@@ -248,7 +250,8 @@ export class IdentityServer {
   private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const url = new URL(req.url ?? '/', 'http://localhost');
     const path = url.pathname.replace(/\/+$/, '') || '/';
-    this.requests.push({ method: req.method ?? 'GET', path, at: Date.now() });
+    const subject = req.headers['x-subject-token'];
+    this.requests.push({ method: req.method ?? 'GET', path, at: Date.now(), ...(typeof subject === 'string' ? { subjectToken: subject } : {}) });
     const body = await readBody(req);
     if (this.fault === 'slow') await new Promise((resolve) => setTimeout(resolve, this.options.slowMs));
     if (this.fault === 'error') return send(res, 500, { error: { code: 500, message: 'fault injected' } });

@@ -71,13 +71,19 @@ test('doctor finds a stale signing certificate in signing_dir, and --fix replace
   assert.equal(after.code, 0, JSON.stringify(after.failures));
 });
 
-test('doctor --fix creates a missing signing_dir with mode 0700', async () => {
-  const dir = join(tempDir(), 'signing');
+test('a signing_dir that does not exist yet is fine (the middleware creates it at start); --fix creates it with mode 0700; one that cannot be created fails', async () => {
+  const dir = join(privateDir(), 'signing');
   const without = await doctorJson(idp, ['--signing-dir', dir]);
-  assert.equal(without.code, 1);
-  assert.match(without.find('exists')!.fix!, /--fix creates it/);
+  assert.equal(without.code, 0, JSON.stringify(without.failures));
+  assert.equal(without.find('exists')!.status, 'ok');
+  assert.match(without.find('exists')!.evidence, /does not exist yet: the middleware creates it at start \(mode 0700\)/);
   await doctorJson(idp, ['--signing-dir', dir, '--fix']);
   assert.equal(statSync(dir).mode & 0o777, 0o700);
+  if (process.getuid?.() !== 0) {
+    const blocked = await doctorJson(idp, ['--signing-dir', '/proc/kat-cannot-create/signing']);
+    assert.equal(blocked.code, 1);
+    assert.match(blocked.find('exists')!.evidence, /cannot create it/);
+  }
 });
 
 test('doctor names an expired signing certificate and a certificate with the wrong purposes', async () => {
@@ -126,8 +132,12 @@ test('doctor reports an unreachable identity server and bad admin credentials', 
   assert.equal(unreachable.find('reachable')?.status, 'failure');
   const badAdmin = await doctorJson(idp, ['--signing-dir', privateDir()], { ...idp.adminCredentials, admin_password: 'wrong' });
   assert.equal(badAdmin.code, 1);
-  const check = badAdmin.find('admin token')!;
+  const check = badAdmin.find('authentication')!;
+  assert.equal(check.group, 'service credentials');
+  assert.equal(check.status, 'failure');
   assert.match(check.evidence, /refused the service credentials, admin_user admin/);
+  assert.match(check.fix!, /password/);
+  assert.equal(badAdmin.find('reachable')?.status, 'ok', 'a refused password is not a reachability problem');
   assert.doesNotMatch(JSON.stringify(badAdmin.report), /wrong/, 'the password is never printed');
 });
 
@@ -199,8 +209,11 @@ test('the CLI: --version, help per command, NO_COLOR on a terminal, inspect --js
 
   const online = 'gAAAAABonline-fernet-token-value-123';
   const inspected = JSON.parse((await run(['inspect', online, '--json'])).stdout);
-  assert.deepEqual(Object.keys(inspected), ['format', 'length', 'logId', 'note']);
+  assert.deepEqual(Object.keys(inspected), ['format', 'length', 'logId', 'kind', 'note', 'validation']);
+  assert.equal(inspected.kind, 'unknown');
   assert.ok(!JSON.stringify(inspected).includes(online), 'the token is not printed under a hash label');
+  const uuid = JSON.parse((await run(['inspect', await idp.issueToken({ format: 'uuid' }), '--json'])).stdout);
+  assert.equal(uuid.kind, 'uuid');
   const keys = (value: unknown): string[] => value && typeof value === 'object' ? Object.entries(value).flatMap(([k, v]) => [k, ...keys(v)]) : [];
   const pkiReport = JSON.parse((await run(['inspect', fixtureToken('v3-5k', 'pki'), '--json'])).stdout);
   for (const key of keys(pkiReport)) assert.match(key, /^([a-z][a-zA-Z0-9]*|\d+)$/, `camelCase key ${key}`);
@@ -215,3 +228,4 @@ test('the CLI: --version, help per command, NO_COLOR on a terminal, inspect --js
   assert.doesNotMatch(await tty('NO_COLOR=1'), /\u001b\[/, 'no colour with NO_COLOR');
   assert.doesNotMatch(await tty('CI=1'), /\u001b\[/, 'no colour under an unnamed CI, as Node decides');
 });
+

@@ -1,3 +1,5 @@
+import { execFile } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { AuthProtocol } from '../../src/index.js';
@@ -42,4 +44,22 @@ test('a JWS token from a real Keystone is validated online; revoked, it is refus
   } finally {
     await protocol.close();
   }
+});
+
+test('inspect reads a real JWS token without keys: header and payload (subject, scope, methods, audit ids, expiry), labelled unverified', async () => {
+  const api = new KeystoneApi(keystone.url, keystone.adminPassword);
+  const { token, body } = await api.authenticate({ user: { name: 'admin', domain: { id: 'default' }, password: keystone.adminPassword } }, { project: { name: 'admin', domain: { id: 'default' } } });
+  const cli = fileURLToPath(new URL('../../src/cli/main.ts', import.meta.url));
+  const stdout = await new Promise<string>((resolve, reject) => execFile(process.execPath, ['--import', 'tsx', cli, 'inspect', token, '--json'], { encoding: 'utf8' }, (error, out) => (error ? reject(error) : resolve(out))));
+  const report = JSON.parse(stdout);
+  assert.equal(report.kind, 'jws');
+  assert.match(report.unverified, /^UNVERIFIED/);
+  assert.equal(report.header.alg, 'ES256');
+  assert.equal(report.payload.subject, body.token.user.id);
+  assert.equal(report.payload.scope, `project ${body.token.project.id}`);
+  assert.deepEqual(report.payload.methods, ['password']);
+  assert.deepEqual(report.payload.auditIds, body.token.audit_ids);
+  assert.equal(report.payload.expiresAt, new Date(Math.floor(Date.parse(body.token.expires_at) / 1000) * 1000).toISOString());
+  assert.equal(report.payload.expired, false);
+  assert.equal(report.signatureBytes, 64);
 });

@@ -30,6 +30,9 @@ test('the packed library installs and imports from ESM, CommonJS and TypeScript'
   for (const file of ['esm.mjs', 'cjs.cjs']) {
     assert.equal(execFileSync(process.execPath, [file], { cwd: project, encoding: 'utf8' }).trim(), 'pack function 32', file);
   }
+  // Installed as a dependency, the command is a link in node_modules/.bin: its version comes from the package's own package.json.
+  const version = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')).version;
+  assert.equal(execFileSync(join(project, 'node_modules', '.bin', 'keystone-authtoken'), ['--version'], { cwd: project, encoding: 'utf8' }).trim(), version);
 
   writeFileSync(join(project, 'consumer.ts'), `
 import type { IncomingMessage, ServerResponse } from 'node:http';
