@@ -1,8 +1,9 @@
 // The test identity server in a process of its own, for benchmarks whose measurement must not include the
 // server's work. Prints one JSON line {url} when ready; REVOKED=n puts n ids on its revocation list,
-// each with an audit id as Keystone (Kilo and later) lists them.
+// each with an audit id as Keystone (Kilo and later) lists them; FAULT=name plays that fault (see Fault); the
+// line also holds a PKI token it issued (`token`).
 import { createHash, randomBytes } from 'node:crypto';
-import { startIdentityServer } from '../src/testing/index.js';
+import { startIdentityServer, type Fault } from '../src/testing/index.js';
 
 const idp = await startIdentityServer();
 const revoked = Number(process.env.REVOKED ?? 0);
@@ -12,7 +13,8 @@ if (revoked > 0) {
     Array.from({ length: revoked }, () => randomBytes(16).toString('base64url')),
   );
 }
+if (process.env.FAULT) await idp.setFault(process.env.FAULT as Fault);
 // SIGUSR2: one more entry on the list, so that the next list differs from the last (and is written again).
 process.on('SIGUSR2', () => idp.revokeIds([randomBytes(16).toString('hex')], [randomBytes(16).toString('base64url')]));
-console.log(JSON.stringify({ url: idp.url, ...idp.adminCredentials }));
+console.log(JSON.stringify({ url: idp.url, ...idp.adminCredentials, token: await idp.issueToken({ user: 'bench' }) }));
 process.on('SIGTERM', () => void idp.close().then(() => process.exit(0)));

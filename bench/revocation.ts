@@ -33,7 +33,7 @@ type Row = Record<string, string | number>;
 
 /** Runs in this process: `rounds` refreshes of a list of `entries` entries. */
 async function measure(entries: number, rounds: number): Promise<Row[]> {
-  const { child, url, ...admin } = await identityServerProcess({ REVOKED: String(entries) });
+  const { child, url, token: _token, ...admin } = await identityServerProcess({ REVOKED: String(entries) });
   const protocol = new AuthProtocol({ identity_uri: url, ...admin, www_authenticate_uri: url, logger: quiet, auth_version: 'v3' });
   await protocol.certificates.current();
   const token = await protocol.adminToken.get();

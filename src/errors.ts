@@ -52,6 +52,8 @@ export type ErrorCode =
   | 'ERR_IDENTITY_UNAVAILABLE'
   | 'ERR_IDENTITY_RESPONSE'
   | 'ERR_IDENTITY_AUTH'
+  | 'ERR_IDENTITY_TIMEOUT'
+  | 'ERR_IDENTITY_TLS'
   | 'ERR_REVOCATION_LIST_STALE'
   | 'ERR_CERTIFICATE_REFETCH_PENDING';
 
@@ -118,7 +120,7 @@ export class ConfigError extends KeystoneAuthError {
 /** The identity server is needed and cannot give a usable answer. HTTP 503, nothing cached. */
 export class IdentityServerError extends KeystoneAuthError {
   constructor(
-    code: 'ERR_IDENTITY_UNAVAILABLE' | 'ERR_IDENTITY_RESPONSE' | 'ERR_IDENTITY_AUTH' | 'ERR_REVOCATION_LIST_STALE' | 'ERR_CERTIFICATE_REFETCH_PENDING',
+    code: 'ERR_IDENTITY_UNAVAILABLE' | 'ERR_IDENTITY_RESPONSE' | 'ERR_IDENTITY_AUTH' | 'ERR_IDENTITY_TIMEOUT' | 'ERR_IDENTITY_TLS' | 'ERR_REVOCATION_LIST_STALE' | 'ERR_CERTIFICATE_REFETCH_PENDING',
     message: string,
     options?: { cause?: unknown; retryAfterSeconds?: number },
   ) {

@@ -103,6 +103,8 @@ export const OPTION_DECLARATIONS: readonly OptionDeclaration[] = [
 export const EXTRA_DECLARATIONS: readonly OptionDeclaration[] = [
   { name: 'logger', type: 'object', default: undefined, help: 'A pino-compatible logger ({ debug, info, warn, error }). Default: warnings and errors on stderr.' },
   { name: 'maxTokenLength', type: 'int', default: 65536, help: 'Longest token accepted, in characters, checked before decoding.' },
+  { name: 'maxOnlineTokenLength', type: 'int', default: 4096, help: 'Longest online token (Fernet, JWS, UUID) sent to the identity server for validation, in characters; a longer one gets 401 ERR_TOKEN_TOO_LONG without a request. Keystone issues Fernet tokens of 180-250 characters and JWS tokens of 500-1,000 (measured on Keystone 22); a Keystone under uwsgi drops the connection for a token of about 4 KB.' },
+  { name: 'validationDeadline', type: 'float', default: 15, help: 'Seconds one uncached token validation may take in all (identity server requests, http_request_max_retries retries and their backoff included) before it gets 503 ERR_IDENTITY_TIMEOUT. Under the 30-60 s a load balancer in front of the service waits, leaving the application the rest.' },
   { name: 'maxInflatedBytes', type: 'int', default: 1048576, help: 'Largest inflated PKIZ token in bytes (zlib bomb guard).' },
   { name: 'cacheMaxEntries', type: 'int', default: 10000, help: 'Entries of the in-process token cache.' },
   { name: 'cacheMaxBytes', type: 'int', default: 67108864, help: 'Approximate bytes of the in-process token cache.' },
@@ -303,6 +305,19 @@ export interface AuthTokenOptions {
   maxTokenLength?: number;
   /** Largest inflated PKIZ token in bytes (zlib bomb guard). Default: `1048576`. */
   maxInflatedBytes?: number;
+  /**
+   * Longest online token (Fernet, JWS, UUID) sent to the identity server for validation, in characters; a longer one
+   * gets 401 ERR_TOKEN_TOO_LONG without a request. Keystone issues Fernet tokens of 180-250 characters and JWS tokens
+   * of 500-1,000 (measured on Keystone 22); a Keystone under uwsgi drops the connection for a token of about 4 KB.
+   * Default: `4096`.
+   */
+  maxOnlineTokenLength?: number | string;
+  /**
+   * Seconds one uncached token validation may take in all (identity server requests, http_request_max_retries retries
+   * and their backoff included) before it gets 503 ERR_IDENTITY_TIMEOUT. Under the 30-60 s a load balancer in front
+   * of the service waits, leaving the application the rest. Default: `15`.
+   */
+  validationDeadline?: number | string;
   /** Entries of the in-process token cache. Default: `10000`. */
   cacheMaxEntries?: number;
   /** Approximate bytes of the in-process token cache. Default: `67108864`. */
@@ -458,6 +473,8 @@ export interface ResolvedOptions {
   wwwAuthenticateUri: string;
   /** The identity endpoint; undefined when it is found in the service catalog (auth_url without identity_uri). */
   identityUri: string | undefined;
+  /** Where identityUri came from, for messages: the option(s) that set it. */
+  identityUriSource: 'identity_uri' | 'auth_host/auth_port/auth_protocol' | 'auth_uri' | undefined;
   /** How the middleware authenticates itself; undefined: it cannot (PKI tokens without revocation only). */
   credentials: ServiceCredentials | undefined;
   interface: 'public' | 'internal' | 'admin';
@@ -492,6 +509,9 @@ export interface ResolvedOptions {
   serviceTokenRolesRequired: boolean;
   maxTokenLength: number;
   maxInflatedBytes: number;
+  maxOnlineTokenLength: number;
+  /** validationDeadline in milliseconds. */
+  validationDeadlineMs: number;
   cacheMaxEntries: number;
   cacheMaxBytes: number;
   certificateRefetchCooldown: number;
@@ -608,10 +628,12 @@ export function resolveOptions(input: AuthTokenOptions): ResolvedOptions {
 
   const legacy = OPTION_DECLARATIONS.filter((d) => d.legacy && values.has(d.name)).map((d) => d.name);
   let identityUri = get<string | undefined>('identity_uri');
+  let identityUriSource: ResolvedOptions['identityUriSource'] = identityUri ? 'identity_uri' : undefined;
   if (identityUri && legacy.length > 0) warnings.push(new OptionWarning(legacy.join(', '), `identity_uri is set, so the legacy option(s) ${legacy.join(', ')} are ignored; remove them`));
   if (!identityUri && legacy.length > 0) {
     warnings.push(new OptionWarning(legacy.join(', '), `legacy option(s) ${legacy.join(', ')} in use; set identity_uri instead`));
     const host = get<string>('auth_host');
+    identityUriSource = 'auth_host/auth_port/auth_protocol';
     identityUri = `${get<string>('auth_protocol')}://${host.includes(':') ? `[${host}]` : host}:${get<number>('auth_port')}${get<string>('auth_admin_prefix').replace(/\/$/, '')}`;
   }
   const text = (name: string) => {
@@ -620,7 +642,10 @@ export function resolveOptions(input: AuthTokenOptions): ResolvedOptions {
   };
   const credentials = resolveCredentials(text);
   const viaCatalog = credentials?.kind === 'keystoneauth';
-  if (!identityUri && !viaCatalog && get<string | undefined>('auth_uri')) identityUri = get<string>('auth_uri');
+  if (!identityUri && !viaCatalog && get<string | undefined>('auth_uri')) {
+    identityUri = get<string>('auth_uri');
+    identityUriSource = 'auth_uri';
+  }
   if (!identityUri && !viaCatalog) {
     throw new ConfigError('ERR_CONFIG', 'option identity_uri is required (the identity endpoint, e.g. http://127.0.0.1:5000/), or auth_type with auth_url (keystoneauth options) to find it in the service catalog');
   }
@@ -683,7 +708,7 @@ export function resolveOptions(input: AuthTokenOptions): ResolvedOptions {
   if (timeout !== undefined && timeout <= 0) throw new ConfigError('ERR_CONFIG', 'option http_connect_timeout must be a positive number of seconds');
   const retries = get<number>('http_request_max_retries');
   if (retries < 0) throw new ConfigError('ERR_CONFIG', 'option http_request_max_retries must be 0 or more');
-  for (const name of ['maxTokenLength', 'maxInflatedBytes', 'cacheMaxEntries', 'cacheMaxBytes', 'identityResponseMaxBytes', 'revocationListMaxBytes', 'memcacheTimeout', 'circuitBreakerThreshold', 'circuitBreakerHalfOpenAfter']) {
+  for (const name of ['maxTokenLength', 'maxInflatedBytes', 'cacheMaxEntries', 'cacheMaxBytes', 'identityResponseMaxBytes', 'revocationListMaxBytes', 'memcacheTimeout', 'circuitBreakerThreshold', 'circuitBreakerHalfOpenAfter', 'maxOnlineTokenLength', 'validationDeadline']) {
     if (get<number>(name) <= 0) throw new ConfigError('ERR_CONFIG', `option ${name} must be positive`);
   }
   const logger = values.get('logger');
@@ -708,6 +733,7 @@ export function resolveOptions(input: AuthTokenOptions): ResolvedOptions {
   return {
     wwwAuthenticateUri,
     identityUri: identityUri?.replace(/\/+$/, ''),
+    identityUriSource,
     credentials,
     interface: choice('interface') as ResolvedOptions['interface'],
     regionName: text('region_name'),
@@ -745,6 +771,8 @@ export function resolveOptions(input: AuthTokenOptions): ResolvedOptions {
     serviceTokenRolesRequired: get('service_token_roles_required'),
     maxTokenLength: get('maxTokenLength'),
     maxInflatedBytes: get('maxInflatedBytes'),
+    maxOnlineTokenLength: get('maxOnlineTokenLength'),
+    validationDeadlineMs: Math.round(get<number>('validationDeadline') * 1000),
     cacheMaxEntries: get('cacheMaxEntries'),
     cacheMaxBytes: get('cacheMaxBytes'),
     certificateRefetchCooldown: get('certificateRefetchCooldown'),

@@ -3,6 +3,7 @@ import type { MemoryTokenCache } from './cache/token-cache.js';
 import type { SharedTokenCache } from './cache/shared-cache.js';
 import { AdminToken } from './identity/admin-token.js';
 import { IdentityClient } from './identity/client.js';
+import { identityFailureSummary } from './identity/deadline.js';
 import { PATHS, VersionDiscovery } from './identity/versions.js';
 import { checkValidatePermission, missingRoleError } from './identity/validate-permission.js';
 import { channels, type ValidationEvent } from './diagnostics.js';
@@ -61,10 +62,16 @@ export interface Health {
     /** Online validation (GET /v3/auth/tokens): see ValidationHealth. */
     validation: ValidationHealth;
   };
-  /** The signing certificate in use (PKI), if loaded. */
-  signingCertificate: { subject: string; serial: string; notAfter: string; expiresInDays: number } | undefined;
-  /** The revocation list (PKI), if fetched. */
-  revocationList: { entries: number; ageSeconds: number } | undefined;
+  /**
+   * The signing certificate in use (PKI), if loaded; `source` 'signing_dir' while the identity server cannot be
+   * reached and the copy in signing_dir stands in.
+   */
+  signingCertificate: { subject: string; serial: string; notAfter: string; expiresInDays: number; source: 'identity server' | 'signing_dir' } | undefined;
+  /**
+   * The revocation list (PKI), if fetched; `source` 'signing_dir' while revoked.pem stands in for an unreachable
+   * identity server. `failures` and `nextTryInSeconds` while refreshes fail (they back off).
+   */
+  revocationList: { entries: number; ageSeconds: number; source: 'identity server' | 'signing_dir'; failures: number; nextTryInSeconds: number | undefined } | undefined;
   cache: { entries: number; approximateBytes: number };
   /** Keystone's revocation events (online tokens): last poll, its age, how many held, available or not, stale or not. */
   revocationEvents: RevocationEventsHealth;
@@ -179,6 +186,7 @@ export class AuthProtocol {
     const latest = outcome ? outcome.at - 1000 : 0;
     const refusing = (auth?.ok === false && auth.at >= latest) || (validation.state === 'failing' && Date.parse(validation.lastCheckedAt!) >= latest);
     const shared = this.shared?.status;
+    const backoff = this.revocations.backoff;
     return {
       identityServer: {
         state: outcome === undefined ? 'unknown' : refusing ? 'refusing' : !outcome.ok ? 'down' : 'up',
@@ -197,8 +205,18 @@ export class AuthProtocol {
         serial: signer.serial,
         notAfter: signer.notAfter.toISOString(),
         expiresInDays: Math.floor((signer.notAfter.getTime() - now) / 86_400_000),
+        source: this.certificates.source ?? 'identity server',
       },
-      revocationList: fetched > 0 ? { entries: this.revocations.size, ageSeconds: Math.round((now - fetched) / 1000) } : undefined,
+      revocationList:
+        fetched > 0
+          ? {
+              entries: this.revocations.size,
+              ageSeconds: Math.round((now - fetched) / 1000),
+              source: this.revocations.source ?? 'identity server',
+              failures: backoff?.failures ?? 0,
+              nextTryInSeconds: backoff && Math.max(0, Math.ceil((backoff.retryAt - now) / 1000)),
+            }
+          : undefined,
       cache: { entries: this.cache.size, approximateBytes: this.cache.calculatedSize },
       revocationEvents: this.revocationEvents.health(now),
       sharedCache: !this.shared || !shared
@@ -300,7 +318,7 @@ export class AuthProtocol {
       return { status: 'unavailable', error };
     }
     if (error instanceof IdentityServerError) {
-      this.logger.error({ token: tokenLogId(token), code: error.code, error: error.message }, `cannot validate ${what}: identity server unavailable`);
+      this.logger.error({ token: tokenLogId(token), code: error.code, error: error.message }, `cannot validate ${what}: ${identityFailureSummary(error)}`);
       return { status: 'unavailable', error };
     }
     if (error instanceof KeystoneAuthError) {

@@ -28,7 +28,7 @@ export function refusalOf(decision: Exclude<Decision, { status: 'confirmed' }>, 
     error: {
       code: status,
       title: status === 401 ? 'Unauthorized' : 'Service Unavailable',
-      message: status === 401 ? 'The request you have made requires authentication.' : 'The identity service is temporarily unavailable.',
+      message: status === 401 ? 'The request you have made requires authentication.' : error.code === 'ERR_IDENTITY_AUTH' && exposeReason ? 'The service cannot validate tokens: the identity service refuses its own credentials.' : 'The identity service is temporarily unavailable.',
       ...(exposeReason ? { reason: error.code } : {}),
     },
   });

@@ -9,14 +9,21 @@ import { MemcachedStore } from './memcached-store.js';
 import { loadMemcachedTls } from './memcached-tls.js';
 import { deriveKeys, protect, protectedCacheKey, unprotect, type SecurityStrategy } from './memcache-crypt.js';
 
-/** keystonemiddleware's marker for a token known to be invalid. */
+/**
+ * The marker older keystonemiddleware releases (and this library before) wrote for a token known to be invalid.
+ * Neither writes it any more: read, it is a miss.
+ */
 export const INVALID_MARKER = 'invalid';
 
 /**
  * The second cache level, shared between processes and with Python services: a user store (`cache` option)
  * or memcached (`memcached_servers`). Entries use keystonemiddleware's TokenCache format: key
- * `tokens/<sha256 hex of the token>`, value the JSON `[body, expires]` for a valid token or `"invalid"`;
- * with memcache_security_strategy MAC or ENCRYPT, keys and values are protected as _memcache_crypt does.
+ * `tokens/<sha256 hex of the token>`, value the JSON `[body, expires]` of a valid token; with
+ * memcache_security_strategy MAC or ENCRYPT, keys and values are protected as _memcache_crypt does.
+ * Only valid tokens are written, as keystonemiddleware 10.1 does: a negative entry stays in the memory cache of
+ * the process that judged it. Python reads any entry as the token's data: an "invalid" marker there made it refuse
+ * an expired user token beside a valid service token (allow_expired) for token_cache_time. A marker found here
+ * (written by an older release) is a miss: the token is validated again.
  * Every token, PKI and PKIZ ones included, is addressed by the whole token, as keystonemiddleware 10.1 does.
  * PKI-era keystonemiddleware addressed PKI tokens by their MD5 hex, which is also what a UUID token of that
  * value addresses: that key is never read or written here.
@@ -70,7 +77,7 @@ export class SharedTokenCache {
     try {
       const raw = keys ? unprotect(keys, Buffer.from(stored, 'utf8')).toString('utf8') : stored;
       const value: unknown = JSON.parse(raw);
-      if (value === INVALID_MARKER) return { valid: false, code: 'ERR_TOKEN_INVALID', message: 'token is invalid (shared cache)' };
+      if (value === INVALID_MARKER) return undefined;
       const body = Array.isArray(value) && value.length === 2 ? value[0] : value;
       return validEntry(readIdentity(body), format, hashes);
     } catch (error) {
@@ -79,9 +86,10 @@ export class SharedTokenCache {
     }
   }
 
+  /** Writes a valid token's entry; an invalid one is not written (see the class comment). */
   async set(tokenId: string, entry: CacheEntry, ttlSeconds: number): Promise<void> {
-    if (ttlSeconds <= 0) return;
-    const json = entry.valid ? JSON.stringify([entry.identity.body, new Date(entry.expiresAtMs).toISOString()]) : JSON.stringify(INVALID_MARKER);
+    if (ttlSeconds <= 0 || !entry.valid) return;
+    const json = JSON.stringify([entry.identity.body, new Date(entry.expiresAtMs).toISOString()]);
     const { key, keys } = this.address(tokenId);
     const value = keys ? protect(keys, Buffer.from(json, 'utf8')).toString('ascii') : json;
     await this.guard('set', () => this.store.set(key, value, ttlSeconds));

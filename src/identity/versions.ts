@@ -34,7 +34,11 @@ export class VersionDiscovery {
   private async discover(): Promise<ApiVersion> {
     const response = await this.client.request({ path: '/', label: 'GET / (version discovery)' });
     if (response.status !== 300 && response.status !== 200) {
-      throw new IdentityServerError('ERR_IDENTITY_RESPONSE', `version discovery GET ${this.client.baseUrl}/ answered ${response.status}; set auth_version to skip discovery`);
+      const { what } = this.client.describeEndpoint();
+      const advice = this.client.fromCatalog && response.status === 404
+        ? 'a catalog endpoint often serves only its versioned path (e.g. .../v3): set auth_version = v3 to skip discovery, or identity_uri'
+        : 'set auth_version to skip discovery';
+      throw new IdentityServerError('ERR_IDENTITY_RESPONSE', `version discovery GET / at ${what} answered ${response.status}; ${advice}`);
     }
     const body = parseJsonResponse(response, 'version discovery') as { versions?: { values?: { id?: unknown; status?: unknown }[] }; version?: { id?: unknown } };
     const ids = (body.versions?.values ?? (body.version ? [body.version] : []))
@@ -42,7 +46,7 @@ export class VersionDiscovery {
       .filter(Boolean);
     if (ids.some((id) => id.startsWith('v3'))) this.version = 'v3';
     else if (ids.some((id) => id.startsWith('v2'))) this.version = 'v2.0';
-    else throw new IdentityServerError('ERR_IDENTITY_RESPONSE', `version discovery found no v2.0 or v3 API at ${this.client.baseUrl}/ (saw ${ids.join(', ') || 'nothing'}); set auth_version`);
+    else throw new IdentityServerError('ERR_IDENTITY_RESPONSE', `version discovery found no v2.0 or v3 API at ${this.client.describeEndpoint().what} (saw ${ids.join(', ') || 'nothing'}); set auth_version`);
     return this.version;
   }
 }

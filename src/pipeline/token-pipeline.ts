@@ -12,6 +12,7 @@ import type { RevocationEventFeed } from '../revocation-events/event-feed.js';
 import { describeEvent, revocationSubject } from '../revocation-events/event.js';
 import { tokenLogId } from '../token/hash.js';
 import { TokenIdCache, type TokenIds } from './token-ids.js';
+import { validationDeadline } from '../identity/deadline.js';
 
 /** What the pipeline counts (diagnostics, benchmarks, tests). The validators count their own work in it too. */
 export interface PipelineCounters {
@@ -93,6 +94,10 @@ export class TokenPipeline {
     }
     const ids = this.tokenIds(token);
     const { format, hashes, key } = ids;
+    if (format === 'online' && token.length > options.maxOnlineTokenLength) {
+      // Refused before the cache and the identity server: no Keystone issues such a token, and one under uwsgi drops the connection for it.
+      throw new TokenFormatError('ERR_TOKEN_TOO_LONG', `online token is ${token.length} characters long, over the limit of ${options.maxOnlineTokenLength} (maxOnlineTokenLength)`);
+    }
     const allowExpired = how.allowExpired ?? false;
     let entry = this.lookup(ids);
     if (channels.cache.hasSubscribers) channels.cache.publish({ hit: entry !== undefined, level: 'memory' });
@@ -194,7 +199,7 @@ export class TokenPipeline {
     let size = 0;
     try {
       const validator: TokenValidator = format === 'online' ? this.deps.online : this.deps.pki;
-      const { identity, bodyBytes, keystoneIds } = await validator.validate(token, hashes, { allowExpired });
+      const { identity, bodyBytes, keystoneIds } = await validationDeadline(options.validationDeadlineMs, (signal) => validator.validate(token, hashes, { allowExpired, signal }));
       size = bodyBytes;
       if (identity.expiresAt.getTime() <= now && !allowExpired) throw new TokenRejectedError('ERR_TOKEN_EXPIRED', `token expired at ${identity.expiresAt.toISOString()}`);
       entry = validEntry(identity, format, hashes);

@@ -5,6 +5,7 @@ import type { IdentityClient } from '../identity/client.js';
 import { PATHS, type VersionDiscovery } from '../identity/versions.js';
 import type { Logger } from '../logger.js';
 import { CA_CERT_FILE, SIGNING_CERT_FILE, type SigningDir } from './signing-dir.js';
+import { unreachable } from './unreachable.js';
 
 /**
  * True for failures that fresh certificates may cure: a token (or revocation list) naming another signer, or
@@ -17,9 +18,12 @@ export function curableByNewCertificates(error: unknown): boolean {
 }
 
 /**
- * The signing certificate and CA certificates: read from signing_dir, fetched from the identity server on
- * demand (single-flight), written back atomically. When tokens name a signer the cached certificate is not
- * (a rotation), `refresh()` refetches both, at most once per cooldown, so no one has to `rm signing_dir/*`.
+ * The signing certificate and CA certificates: fetched from the identity server on first need (single-flight),
+ * written to signing_dir atomically. signing_dir is the fallback for when the identity server cannot be reached
+ * (transport failure, 5xx): its files are then used, with a warning, and the identity server is asked again
+ * once per cooldown; they never outrank what the server serves. When tokens name a signer the cached
+ * certificate is not (a rotation), `refresh()` refetches both, at most once per cooldown, so no one has to
+ * `rm signing_dir/*`.
  */
 export class CertificateStore {
   private material: SigningMaterial | undefined;
@@ -29,6 +33,8 @@ export class CertificateStore {
   private warnedInCooldownOf = -Infinity;
   /** When the fetch that gave the current material began (-Infinity: read from signing_dir). */
   private materialFetchedAt = -Infinity;
+  /** Where the material in use came from. */
+  source: 'identity server' | 'signing_dir' | undefined;
   /** How many times each file was fetched (diagnostics and tests). */
   readonly fetchCounts = { signing: 0, ca: 0 };
 
@@ -45,9 +51,19 @@ export class CertificateStore {
     return this.material;
   }
 
-  /** The material to verify with: in memory, else from signing_dir, else fetched. */
+  /**
+   * The material to verify with: in memory, else fetched, else (the identity server unreachable) from
+   * signing_dir. Material from signing_dir is replaced by the server's as soon as it answers: asked again in the
+   * background once per cooldown.
+   */
   async current(): Promise<SigningMaterial> {
-    if (this.material) return this.material;
+    if (this.material) {
+      if (this.source === 'signing_dir' && !this.inFlight && Date.now() - this.lastFetchAt >= this.cooldownMs) {
+        this.inFlight = this.fetch().finally(() => (this.inFlight = undefined));
+        this.inFlight.catch(() => {});
+      }
+      return this.material;
+    }
     this.inFlight ??= this.load().finally(() => (this.inFlight = undefined));
     return this.inFlight;
   }
@@ -79,17 +95,27 @@ export class CertificateStore {
   }
 
   private async load(): Promise<SigningMaterial> {
-    const [signing, ca] = await Promise.all([this.dir.read(SIGNING_CERT_FILE), this.dir.read(CA_CERT_FILE)]);
-    if (signing && ca) {
+    try {
+      return await this.fetch();
+    } catch (error) {
+      if (!unreachable(error)) throw error;
+      const [signing, ca] = await Promise.all([this.dir.read(SIGNING_CERT_FILE), this.dir.read(CA_CERT_FILE)]);
+      if (!signing || !ca) throw error;
       try {
         this.material = new SigningMaterial({ signingCert: signing.text, caCerts: ca.text });
-        return this.material;
-      } catch (error) {
-        if (!(error instanceof CertificateError)) throw error;
-        this.logger.warn({ signingDir: this.dir.path, code: error.code }, `certificates in signing_dir cannot be used (${error.message}); fetching fresh ones`);
+      } catch (invalid) {
+        if (!(invalid instanceof CertificateError)) throw invalid;
+        this.logger.warn({ signingDir: this.dir.path, code: invalid.code }, `the identity server cannot be reached and the certificates in signing_dir cannot be used (${invalid.message})`);
+        throw error;
       }
+      this.source = 'signing_dir';
+      this.materialFetchedAt = -Infinity;
+      this.logger.warn(
+        { signingDir: this.dir.path, subject: this.material.signer.subject, serial: this.material.signer.serial, error: (error as Error).message },
+        'the identity server cannot be reached for the signing certificates; verifying with those in signing_dir until it can',
+      );
+      return this.material;
     }
-    return this.fetch();
   }
 
   /** When the running refetch cooldown ends (ms since epoch); in the past when none runs. */
@@ -125,7 +151,9 @@ export class CertificateStore {
       throw new IdentityServerError('ERR_IDENTITY_RESPONSE', `the identity server served certificates that cannot be parsed (${error.message}); nothing was written to signing_dir`, { cause: error });
     }
     const changed = !this.material?.signer.der.equals(material.signer.der);
+    if (this.source === 'signing_dir') this.logger.info({ changed }, 'signing certificates fetched from the identity server; signing_dir no longer stands in');
     this.material = material;
+    this.source = 'identity server';
     this.materialFetchedAt = startedAt;
     if (changed) this.logger.info({ subject: material.signer.subject, serial: material.signer.serial }, 'signing certificate loaded from the identity server');
     await Promise.all([this.dir.write(SIGNING_CERT_FILE, signingCert), this.dir.write(CA_CERT_FILE, caCerts)]).catch((error: Error) => {

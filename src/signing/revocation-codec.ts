@@ -18,12 +18,19 @@ export interface IdTable {
   bits: number;
   bytes: Uint8Array;
   index: Uint32Array;
+  /** Each id's `expires`, in seconds since the epoch (UNKNOWN_EXPIRY when the list gave none that parses). */
+  expires: Uint32Array;
 }
+
+/** The expiry of an entry whose `expires` is absent or does not parse: never (it is kept, failing closed). */
+export const UNKNOWN_EXPIRY = 0xffffffff;
 
 /** A set of ids: hexadecimal ones as bytes in tables (one per width), any other one as a lower-cased string. */
 export interface RevokedTables {
   tables: IdTable[];
   others: string[];
+  /** The expiry of each of `others` (as IdTable.expires). */
+  othersExpires: number[];
 }
 
 /** What a revocation list's content gives: the token ids, the audit ids, and how many entries lack an audit id. */
@@ -37,8 +44,8 @@ export interface RevocationTables {
 export interface RevocationCodec {
   /** The content's entries, as JSON.parse followed by reading `revoked[].id`/`audit_id` would see them. */
   scanContent(bytes: Uint8Array): RevocationTables;
-  /** Tables of already lower-cased ids (token ids) or audit keys. */
-  tablesOf(ids: Iterable<string>): RevokedTables;
+  /** Tables of already lower-cased ids (token ids) or audit keys, each expiring at `expires` (seconds). */
+  tablesOf(ids: Iterable<string>, expires?: number): RevokedTables;
   /** The key an audit id is held under (see revoked-set.ts). */
   auditKey(id: string): string;
   /**
@@ -46,7 +53,7 @@ export interface RevocationCodec {
    * 'pem' the PEM of revoked.pem. `end()` gives the DER, on a SharedArrayBuffer when `shared`. `sizeHint` (the
    * expected input length, when known) sizes the output once.
    */
-  envelope(kind: 'json' | 'pem', sizeHint?: number, shared?: boolean): EnvelopeDecoder;
+  envelope(kind: 'json' | 'pem', sizeHint?: number, shared?: boolean, initial?: SharedArrayBuffer): EnvelopeDecoder;
   /** Whether `key` (its first `table.width` bytes) is in the table. */
   find(table: IdTable, key: Uint8Array): boolean;
 }
@@ -65,6 +72,7 @@ export function revocationCodec(): RevocationCodec {
   for (let c = 0; c < 64; c++) B64URL[alphabet.charCodeAt(c)] = c;
   const MAX_DEPTH = 512;
   const utf8 = new TextDecoder('utf-8', { fatal: true });
+  const UNKNOWN = 0xffffffff;
 
   function find({ width, bits, bytes, index }: IdTable, key: Uint8Array): boolean {
     const p = ((((key[0]! << 16) | ((width > 1 ? key[1]! : 0) << 8) | (width > 2 ? key[2]! : 0)) >>> (24 - bits)));
@@ -90,25 +98,31 @@ export function revocationCodec(): RevocationCodec {
    * million-entry refresh: +150 MiB, against +40 MiB sized once).
    */
   function builder(sourceLength = 0) {
-    const byWidth = new Map<number, { count: number; bytes: Uint8Array }>();
-    const others: string[] = [];
+    const byWidth = new Map<number, { count: number; bytes: Uint8Array; expires: Uint32Array }>();
+    const others = new Map<string, number>();
     let lastWidth = -1;
-    let lastTable: { count: number; bytes: Uint8Array } | undefined;
+    let lastTable: { count: number; bytes: Uint8Array; expires: Uint32Array } | undefined;
     /** The table for `width` with room for one more id at `count * width`. */
     function room(width: number) {
       let table = width === lastWidth ? lastTable : byWidth.get(width);
-      if (!table) byWidth.set(width, (table = { count: 0, bytes: new Uint8Array(Math.max(64, Math.ceil(sourceLength / (width + 4))) * width) }));
+      if (!table) {
+        const capacity = Math.max(64, Math.ceil(sourceLength / (width + 4)));
+        byWidth.set(width, (table = { count: 0, bytes: new Uint8Array(capacity * width), expires: new Uint32Array(capacity) }));
+      }
       if ((table.count + 1) * width > table.bytes.length) {
         const grown = new Uint8Array(table.bytes.length * 2);
         grown.set(table.bytes);
         table.bytes = grown;
+        const expires = new Uint32Array(table.expires.length * 2);
+        expires.set(table.expires);
+        table.expires = expires;
       }
       lastWidth = width;
       lastTable = table;
       return table;
     }
     /** Hex digits `source[start, start + length)` (any case) as an id; false (nothing added) when not hex. */
-    function addHex(source: Uint8Array, start: number, length: number): boolean {
+    function addHex(source: Uint8Array, start: number, length: number, expires: number): boolean {
       const width = length >> 1;
       const table = room(width);
       const out = table.bytes;
@@ -119,16 +133,16 @@ export function revocationCodec(): RevocationCodec {
         if ((high | low) < 0) return false;
         out[at++] = (high << 4) | low;
       }
-      table.count++;
+      table.expires[table.count++] = expires;
       return true;
     }
     /** A lower-cased id or audit key. */
-    function addString(id: string): void {
-      if (id.length > 0 && id.length <= 256 && id.length % 2 === 0 && /^[0-9a-f]+$/.test(id)) addHex(Buffer.from(id, 'latin1'), 0, id.length);
-      else others.push(id);
+    function addString(id: string, expires: number): void {
+      if (id.length > 0 && id.length <= 256 && id.length % 2 === 0 && /^[0-9a-f]+$/.test(id)) addHex(Buffer.from(id, 'latin1'), 0, id.length, expires);
+      else others.set(id, Math.max(expires, others.get(id) ?? 0));
     }
     /** 22 characters of canonical unpadded base64url (16 bytes); false (nothing added) otherwise. */
-    function addAudit(source: Uint8Array, start: number): boolean {
+    function addAudit(source: Uint8Array, start: number, expires: number): boolean {
       const table = room(16);
       const out = table.bytes;
       let at = table.count * 16;
@@ -145,7 +159,7 @@ export function revocationCodec(): RevocationCodec {
         }
       }
       if ((value & ((1 << bits) - 1)) !== 0) return false; // the 4 bits left over must be zero
-      table.count++;
+      table.expires[table.count++] = expires;
       return true;
     }
     /**
@@ -157,7 +171,7 @@ export function revocationCodec(): RevocationCodec {
     function finish(): RevokedTables {
       const tables: IdTable[] = [];
       for (const [width, table] of byWidth) {
-        const { count, bytes: unsorted } = table;
+        const { count, bytes: unsorted, expires: unsortedExpires } = table;
         let bits = 4;
         while (bits < 20 && 1 << bits < count >> 2) bits++;
         bits = Math.min(bits, width * 8);
@@ -174,12 +188,14 @@ export function revocationCodec(): RevocationCodec {
         for (let p = 0; p < buckets; p++) index[p + 1]! += index[p]!;
         const cursor = index.slice(0, buckets);
         const sorted = new Uint8Array(count * width);
+        const expires = new Uint32Array(count);
         // Ids of a multiple of 4 bytes (MD5, SHA-256, audit ids) move as 32-bit words: three times faster.
         const words = width % 4 === 0 && unsorted.byteOffset === 0 ? width >> 2 : 0;
         const from32 = words ? new Uint32Array(unsorted.buffer, 0, (count * width) >> 2) : undefined;
         const to32 = words ? new Uint32Array(sorted.buffer) : undefined;
-        for (let at = 0, end = count * width; at < end; at += width) {
+        for (let at = 0, n = 0, end = count * width; at < end; at += width, n++) {
           const slot = cursor[(((unsorted[at]! << 16) | (unsorted[at + second]! << 8) | unsorted[at + third]!) & mask) >>> shift]!++;
+          expires[slot] = unsortedExpires[n]!;
           if (words) {
             for (let k = 0, to = slot * words, from = at >> 2; k < words; k++) to32![to + k] = from32![from + k]!;
           } else {
@@ -199,8 +215,13 @@ export function revocationCodec(): RevocationCodec {
               return 0;
             });
             const copy = new Uint8Array((end - start) * width);
-            offsets.forEach((from, k) => copy.set(sorted.subarray(from, from + width), k * width));
+            const expiresCopy = new Uint32Array(end - start);
+            offsets.forEach((from, k) => {
+              copy.set(sorted.subarray(from, from + width), k * width);
+              expiresCopy[k] = expires[from / width]!;
+            });
             sorted.set(copy, start * width);
+            expires.set(expiresCopy, start);
           } else {
             // Insertion sort: a few ids, next to each other in memory.
             for (let i = start + 1; i < end; i++) {
@@ -210,9 +231,11 @@ export function revocationCodec(): RevocationCodec {
               for (let k = 0; k < width && d === 0; k++) d = sorted[j + k]! - sorted[at + k]!;
               if (d <= 0) continue;
               for (let k = 0; k < width; k++) held[k] = sorted[at + k]!;
-              for (;;) {
+              const heldExpires = expires[i]!;
+              for (let e = i - 1; ; e--) {
                 if (words) for (let k = 0, x = j >> 2; k < words; k++) to32![x + words + k] = to32![x + k]!;
                 else for (let k = 0; k < width; k++) sorted[j + width + k] = sorted[j + k]!;
+                expires[e + 1] = expires[e]!;
                 j -= width;
                 if (j < start * width) break;
                 d = 0;
@@ -220,6 +243,7 @@ export function revocationCodec(): RevocationCodec {
                 if (d <= 0) break;
               }
               for (let k = 0; k < width; k++) sorted[j + width + k] = held[k]!;
+              expires[j / width + 1] = heldExpires;
             }
           }
           // Duplicates squeezed out, the index rewritten to the squeezed positions.
@@ -234,16 +258,22 @@ export function revocationCodec(): RevocationCodec {
                   break;
                 }
               }
-              if (same) continue;
+              if (same) {
+                if (expires[i]! > expires[unique - 1]!) expires[unique - 1] = expires[i]!; // the later expiry
+                continue;
+              }
             }
-            if (unique !== i) for (let k = 0, to = unique * width; k < width; k++) sorted[to + k] = sorted[at + k]!;
+            if (unique !== i) {
+              for (let k = 0, to = unique * width; k < width; k++) sorted[to + k] = sorted[at + k]!;
+              expires[unique] = expires[i]!;
+            }
             unique++;
           }
         }
         index[buckets] = unique;
-        tables.push({ width, count: unique, bits, bytes: sorted.subarray(0, unique * width), index });
+        tables.push({ width, count: unique, bits, bytes: sorted.subarray(0, unique * width), index, expires: expires.subarray(0, unique) });
       }
-      return { tables, others };
+      return { tables, others: [...others.keys()], othersExpires: [...others.values()] };
     }
     return { addHex, addString, addAudit, finish };
   }
@@ -256,9 +286,9 @@ export function revocationCodec(): RevocationCodec {
     return 'x' + Buffer.from(id, 'utf8').toString('hex');
   }
 
-  function tablesOf(ids: Iterable<string>): RevokedTables {
+  function tablesOf(ids: Iterable<string>, expires = UNKNOWN): RevokedTables {
     const tables = builder();
-    for (const id of ids) tables.addString(id);
+    for (const id of ids) tables.addString(id, expires);
     return tables.finish();
   }
 
@@ -414,22 +444,78 @@ export function revocationCodec(): RevocationCodec {
     let revokedIsArray = false;
 
     /** An id or audit id found as b[start, end), `plain` when without escapes or non-ASCII. */
-    const addId = (start: number, end: number, plain: boolean): void => {
+    const addId = (start: number, end: number, plain: boolean, expires: number): void => {
       const length = end - start;
-      if (!(plain && length > 0 && length <= 256 && (length & 1) === 0 && ids.addHex(b, start, length))) {
+      if (!(plain && length > 0 && length <= 256 && (length & 1) === 0 && ids.addHex(b, start, length, expires))) {
         strStart = start;
         strEnd = end;
         strPlain = plain;
-        ids.addString(text().toLowerCase());
+        ids.addString(text().toLowerCase(), expires);
       }
     };
-    const addAuditId = (start: number, end: number, plain: boolean): void => {
-      if (!(plain && end - start === 22 && audits.addAudit(b, start))) {
+    const addAuditId = (start: number, end: number, plain: boolean, expires: number): void => {
+      if (!(plain && end - start === 22 && audits.addAudit(b, start, expires))) {
         strStart = start;
         strEnd = end;
         strPlain = plain;
-        audits.addString(auditKey(text()));
+        audits.addString(auditKey(text()), expires);
       }
+    };
+    /** `count` decimal digits at `at`, or -1. */
+    const decimal = (at: number, count: number): number => {
+      let value = 0;
+      for (let k = 0; k < count; k++) {
+        const d = b[at + k]! - 0x30;
+        if (!(d >= 0 && d <= 9)) return -1;
+        value = value * 10 + d;
+      }
+      return value;
+    };
+    /**
+     * An entry's `expires`, b[start, end), in seconds since the epoch (a fraction rounds up): ISO 8601 as Keystone
+     * writes it ("2030-01-01T00:00:00.000000Z", "+00:00", or no zone: UTC); any other text as Date.parse reads it;
+     * UNKNOWN when it does not parse.
+     */
+    const expiry = (start: number, end: number, plain: boolean): number => {
+      if (start < 0) return UNKNOWN;
+      if (plain && end - start >= 19 && b[start + 4] === 0x2d && b[start + 7] === 0x2d && (b[start + 10] === 0x54 || b[start + 10] === 0x74 || b[start + 10] === 0x20) && b[start + 13] === 0x3a && b[start + 16] === 0x3a) {
+        let y = decimal(start, 4);
+        const m = decimal(start + 5, 2);
+        const d = decimal(start + 8, 2);
+        const hh = decimal(start + 11, 2);
+        const mm = decimal(start + 14, 2);
+        const ss = decimal(start + 17, 2);
+        let p = start + 19;
+        let fraction = 0;
+        if (b[p] === 0x2e) {
+          for (p++; p < end && b[p]! >= 0x30 && b[p]! <= 0x39; p++) if (b[p] !== 0x30) fraction = 1;
+        }
+        let offset = 0;
+        let zoned = p === end || ((b[p] === 0x5a || b[p] === 0x7a) && p + 1 === end);
+        if (!zoned && (b[p] === 0x2b || b[p] === 0x2d) && end - p === 6 && b[p + 3] === 0x3a) {
+          const oh = decimal(p + 1, 2);
+          const om = decimal(p + 4, 2);
+          if (oh >= 0 && om >= 0) {
+            offset = (b[p] === 0x2b ? 1 : -1) * (oh * 3600 + om * 60);
+            zoned = true;
+          }
+        }
+        if (zoned && y >= 1970 && m >= 1 && m <= 12 && d >= 1 && d <= 31 && hh >= 0 && hh <= 23 && mm >= 0 && mm <= 59 && ss >= 0 && ss <= 60) {
+          // Days from the civil date (H. Hinnant's algorithm).
+          y -= m <= 2 ? 1 : 0;
+          const era = Math.floor(y / 400);
+          const yoe = y - era * 400;
+          const doy = Math.floor((153 * (m + (m > 2 ? -3 : 9)) + 2) / 5) + d - 1;
+          const days = era * 146097 + yoe * 365 + Math.floor(yoe / 4) - Math.floor(yoe / 100) + doy - 719468;
+          const seconds = days * 86400 + hh * 3600 + mm * 60 + ss + fraction - offset;
+          return seconds >= 0 && seconds < UNKNOWN ? seconds : UNKNOWN;
+        }
+      }
+      strStart = start;
+      strEnd = end;
+      strPlain = plain;
+      const ms = Date.parse(text());
+      return Number.isFinite(ms) && ms >= 0 && Math.ceil(ms / 1000) < UNKNOWN ? Math.ceil(ms / 1000) : UNKNOWN;
     };
     /**
      * The common entry, all in locals: an object whose members are strings of printable ASCII without escapes.
@@ -441,6 +527,8 @@ export function revocationCodec(): RevocationCodec {
       let idEnd = 0;
       let auditStart = -1;
       let auditEnd = 0;
+      let expiresStart = -1;
+      let expiresEnd = 0;
       let c = b[j];
       while (c === 0x20 || c === 0x0a || c === 0x0d || c === 0x09) c = b[++j];
       if (c === 0x7d) j++;
@@ -452,7 +540,7 @@ export function revocationCodec(): RevocationCodec {
           for (c = b[j]; c !== undefined && c >= 0x20 && c < 0x80 && c !== 0x22 && c !== 0x5c; c = b[++j]);
           if (c !== 0x22) return false;
           const keyLength = j - keyStart;
-          const kind = keyLength === 2 && b[keyStart] === 0x69 && b[keyStart + 1] === 0x64 ? 1 : keyLength === 8 && b[keyStart] === 0x61 && b[keyStart + 5] === 0x5f && named8(keyStart) ? 2 : 0;
+          const kind = keyLength === 2 && b[keyStart] === 0x69 && b[keyStart + 1] === 0x64 ? 1 : keyLength === 8 && b[keyStart] === 0x61 && b[keyStart + 5] === 0x5f && named8(keyStart) ? 2 : keyLength === 7 && b[keyStart] === 0x65 && named7(keyStart) ? 3 : 0;
           c = b[++j];
           while (c === 0x20 || c === 0x0a || c === 0x0d || c === 0x09) c = b[++j];
           if (c !== 0x3a) return false;
@@ -468,6 +556,9 @@ export function revocationCodec(): RevocationCodec {
           } else if (kind === 2) {
             auditStart = valueStart;
             auditEnd = j;
+          } else if (kind === 3) {
+            expiresStart = valueStart;
+            expiresEnd = j;
           }
           c = b[++j];
           while (c === 0x20 || c === 0x0a || c === 0x0d || c === 0x09) c = b[++j];
@@ -481,11 +572,14 @@ export function revocationCodec(): RevocationCodec {
         }
       }
       i = j;
-      if (idStart >= 0) addId(idStart, idEnd, true);
-      if (auditStart >= 0 && auditEnd > auditStart) addAuditId(auditStart, auditEnd, true);
+      const expires = expiry(expiresStart, expiresEnd, true);
+      if (idStart >= 0) addId(idStart, idEnd, true, expires);
+      if (auditStart >= 0 && auditEnd > auditStart) addAuditId(auditStart, auditEnd, true, expires);
       else withoutAuditId++;
       return true;
     };
+    /** Whether the 7 bytes at `at` are "expires". */
+    const named7 = (at: number): boolean => b[at + 1] === 0x78 && b[at + 2] === 0x70 && b[at + 3] === 0x69 && b[at + 4] === 0x72 && b[at + 5] === 0x65 && b[at + 6] === 0x73;
     /** Whether the 8 bytes at `at` are "audit_id". */
     const named8 = (at: number): boolean => b[at + 1] === 0x75 && b[at + 2] === 0x64 && b[at + 3] === 0x69 && b[at + 4] === 0x74 && b[at + 6] === 0x69 && b[at + 7] === 0x64;
 
@@ -504,9 +598,22 @@ export function revocationCodec(): RevocationCodec {
       let auditStart = -1;
       let auditEnd = 0;
       let auditPlain = true;
+      let expiresStart = -1;
+      let expiresEnd = 0;
+      let expiresPlain = true;
       object(() => {
         const isId = named('id');
         const isAudit = !isId && named('audit_id');
+        const isExpires = !isId && !isAudit && named('expires');
+        if (isExpires) {
+          expiresStart = -1;
+          if (b[i] !== 0x22) return value(3);
+          string();
+          expiresStart = strStart;
+          expiresEnd = strEnd;
+          expiresPlain = strPlain;
+          return;
+        }
         if ((isId || isAudit) && b[i] === 0x22) {
           string();
           if (isId) {
@@ -524,8 +631,9 @@ export function revocationCodec(): RevocationCodec {
           if (isAudit) auditStart = -1;
         }
       });
-      if (idStart >= 0) addId(idStart, idEnd, idPlain);
-      if (auditStart >= 0 && auditEnd > auditStart) addAuditId(auditStart, auditEnd, auditPlain);
+      const expires = expiry(expiresStart, expiresEnd, expiresPlain);
+      if (idStart >= 0) addId(idStart, idEnd, idPlain, expires);
+      if (auditStart >= 0 && auditEnd > auditStart) addAuditId(auditStart, auditEnd, auditPlain, expires);
       else withoutAuditId++;
     };
 
@@ -553,7 +661,7 @@ export function revocationCodec(): RevocationCodec {
     return { ids: ids.finish(), auditIds: audits.finish(), withoutAuditId };
   }
 
-  function envelope(kind: 'json' | 'pem', sizeHint = 0, shared = false): EnvelopeDecoder {
+  function envelope(kind: 'json' | 'pem', sizeHint = 0, shared = false, initial?: SharedArrayBuffer): EnvelopeDecoder {
     const B64 = new Int8Array(256).fill(-1);
     const standard = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/';
     for (let c = 0; c < 64; c++) B64[standard.charCodeAt(c)] = c;
@@ -564,7 +672,7 @@ export function revocationCodec(): RevocationCodec {
     const isSpace = (c: number): boolean => c === 0x20 || c === 0x0a || c === 0x0d || c === 0x09;
 
     // The DER: `o` bytes written; `quad` holds `have` sextets of the group being read, `pads` the '=' seen.
-    let out = allocate(sizeHint > 0 ? Math.ceil((sizeHint * 3) / 4) + 16 : 1 << 20);
+    let out = initial ? new Uint8Array(initial) : allocate(sizeHint > 0 ? Math.ceil((sizeHint * 3) / 4) + 16 : 1 << 20);
     let o = 0;
     let quad = 0;
     let have = 0;

@@ -21,11 +21,14 @@ for (let c = 0; c < 6; c++) HEX[65 + c] = HEX[97 + c] = 10 + c;
 /** A read-only set of revoked ids (`has` and `size`, as a Set<string> would offer). */
 export class RevokedSet {
   readonly size: number;
+  /** The tables the set was made of (read-only: merged into the next list's, see revocation-merge.ts). */
+  readonly built: RevokedTables;
   private readonly tables = new Map<number, IdTable>();
   private readonly others: Set<string>;
   private readonly key = new Uint8Array(128);
 
   constructor(built: RevokedTables) {
+    this.built = built;
     let size = 0;
     for (const table of built.tables) {
       this.tables.set(table.width, table);
@@ -118,6 +121,7 @@ export class RevocationEntries {
     this.withoutAuditId = tables.withoutAuditId;
   }
 
+  /** Entries (their `expires` unknown: see UNKNOWN_EXPIRY). */
   static of(entries: Iterable<{ id?: string; audit_id?: string }>): RevocationEntries {
     const list = [...entries];
     return new RevocationEntries({

@@ -19,6 +19,7 @@ export type Fault =
   | 'wrong-certificate' // serves a signing certificate that did not sign its tokens
   | 'huge' // 200 with a body of 64 MiB
   | 'truncated' // the answer's headers, then half of its body, then the connection is cut
+  | 'unparseable-revocation-list' // the revocation list, correctly signed, but its signed content is not JSON (cut short)
   | null;
 
 export interface IdentityServerOptions {
@@ -40,6 +41,8 @@ export interface RecordedRequest {
   method: string;
   path: string;
   at: number;
+  /** The X-Subject-Token the request carried (a token validation), if any. */
+  subjectToken?: string;
 }
 
 export interface IssueOptions extends TokenSpec {
@@ -83,6 +86,8 @@ export class IdentityServer {
   private readonly online = new Map<string, Record<string, unknown>>();
   private readonly adminTokens = new Set<string>();
   private revocationPem: string | undefined;
+  private unparseablePem: string | undefined;
+  private servedRevocationList: string | undefined;
   /** OAuth2 clients (application credentials): id -> secret and the token they get. */
   private readonly oauth2Clients = new Map<string, { secret: string; spec: TokenSpec }>();
   private wrongCertificate: TestCertificate | undefined;
@@ -178,7 +183,7 @@ export class IdentityServer {
     if (this.online.delete(token)) return;
     const auditId = options.auditId === false ? undefined : auditIdOf(token);
     for (const algorithm of ['md5', 'sha256']) this.revoked.set(hashToken(token, algorithm), auditId);
-    this.revocationPem = undefined;
+    this.revocationPem = this.unparseablePem = undefined;
   }
 
   /** Adds ids (token hashes) to the revocation list, e.g. to make it large; `auditIds` are listed beside them. */
@@ -186,7 +191,20 @@ export class IdentityServer {
     const audits = auditIds ? [...auditIds] : [];
     let i = 0;
     for (const id of ids) this.revoked.set(id, audits[i++]);
-    this.revocationPem = undefined;
+    this.revocationPem = this.unparseablePem = undefined;
+  }
+
+  /**
+   * Serves this signed list (PEM CMS, e.g. one captured earlier: a replay) instead of the server's own, until
+   * called again without one.
+   */
+  serveRevocationList(pem: string | undefined): void {
+    this.servedRevocationList = pem;
+  }
+
+  /** The signed revocation list the server serves now (PEM CMS), to capture and replay later. */
+  currentRevocationList(): string {
+    return this.servedRevocationList ?? this.revocationList();
   }
 
   /**
@@ -230,7 +248,7 @@ export class IdentityServer {
       ? await issueCertificate({ commonName: old.subject, subjectName: old.subjectName, subject: old.subject, issuer: this.pki.ca, serial: old.serial })
       : await issueCertificate({ commonName: `Keystone Signing ${randomBytes(3).toString('hex')}`, issuer: this.pki.ca });
     this.pki = { ca: this.pki.ca, signing };
-    this.revocationPem = undefined;
+    this.revocationPem = this.unparseablePem = undefined;
     return signing;
   }
 
@@ -294,7 +312,8 @@ export class IdentityServer {
   private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const url = new URL(req.url ?? '/', 'http://localhost');
     const path = url.pathname.replace(/\/+$/, '') || '/';
-    this.requests.push({ method: req.method ?? 'GET', path, at: Date.now() });
+    const subject = req.headers['x-subject-token'];
+    this.requests.push({ method: req.method ?? 'GET', path, at: Date.now(), ...(typeof subject === 'string' ? { subjectToken: subject } : {}) });
     const body = await readBody(req);
     if (this.fault === 'slow') await new Promise((resolve) => setTimeout(resolve, this.options.slowMs));
     if (this.fault === 'error') return send(res, 500, { error: { code: 500, message: 'fault injected' } });
@@ -332,7 +351,8 @@ export class IdentityServer {
       case 'GET /v2.0/tokens/revoked':
       case 'GET /v3/auth/tokens/OS-PKI/revoked':
         if (!this.isAdmin(req)) return send(res, 401, { error: { code: 401, message: 'admin token required' } });
-        return send(res, 200, { signed: this.revocationList() });
+        if (this.fault === 'unparseable-revocation-list') return send(res, 200, { signed: this.unparseableRevocationList() });
+        return send(res, 200, { signed: this.servedRevocationList ?? this.revocationList() });
       case 'GET /v3/auth/tokens': {
         if (!this.isAdmin(req)) return send(res, 401, { error: { code: 401 } });
         const found = this.online.get(String(req.headers['x-subject-token'] ?? ''));
@@ -401,12 +421,22 @@ export class IdentityServer {
   }
 
   private revocationList(): string {
-    if (!this.revocationPem) {
-      const expires = new Date(Date.now() + 24 * 3600 * 1000).toISOString();
-      const content = JSON.stringify({ revoked: [...this.revoked].map(([id, audit_id]) => (audit_id === undefined ? { id, expires } : { id, expires, audit_id })) });
-      this.revocationPem = toPem(signCms(Buffer.from(content), this.pki.signing));
-    }
+    this.revocationPem ??= toPem(signCms(this.revocationContent(), this.pki.signing));
     return this.revocationPem;
+  }
+
+  /** The list's content cut short of its closing "]}" (every entry there, the JSON unterminated), signed. */
+  private unparseableRevocationList(): string {
+    if (!this.unparseablePem) {
+      const content = this.revocationContent();
+      this.unparseablePem = toPem(signCms(content.subarray(0, content.length - 2), this.pki.signing));
+    }
+    return this.unparseablePem;
+  }
+
+  private revocationContent(): Buffer {
+    const expires = new Date(Date.now() + 24 * 3600 * 1000).toISOString();
+    return Buffer.from(JSON.stringify({ revoked: [...this.revoked].map(([id, audit_id]) => (audit_id === undefined ? { id, expires } : { id, expires, audit_id })) }));
   }
 }
 

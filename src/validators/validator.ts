@@ -14,5 +14,6 @@ export interface Validated {
  * (validators/online.ts). A refused token is a typed error: invalid (401) or undecidable now (503).
  */
 export interface TokenValidator {
-  validate(token: string, hashes: readonly string[], options: { allowExpired: boolean }): Promise<Validated>;
+  /** `signal` fires at the validation's deadline (validationDeadline): requests still running are aborted. */
+  validate(token: string, hashes: readonly string[], options: { allowExpired: boolean; signal?: AbortSignal }): Promise<Validated>;
 }

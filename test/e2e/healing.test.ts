@@ -1,6 +1,6 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { writeFileSync, readdirSync } from 'node:fs';
+import { readFileSync, writeFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { createTestPki, startIdentityServer, type IdentityServer } from '../../src/testing/index.js';
 import { startApp, tempDir } from '../helpers/app.js';
@@ -13,11 +13,11 @@ after(async () => {
   await idp.close();
 });
 
-test('a stale signing_cert.pem in signing_dir heals itself: refetched once, no rm needed', async () => {
+test('a stale signing_cert.pem in signing_dir does not outrank the identity server: fetched once at start, replaced, no rm needed', async () => {
   const dir = tempDir();
   const stale = await createTestPki({ signingCommonName: 'Old Keystone Signing' });
-  writeFileSync(join(dir, 'signing_cert.pem'), stale.signing.pem);
-  writeFileSync(join(dir, 'cacert.pem'), stale.ca.pem);
+  writeFileSync(join(dir, 'signing_cert.pem'), stale.signing.pem, { mode: 0o600 });
+  writeFileSync(join(dir, 'cacert.pem'), stale.ca.pem, { mode: 0o600 });
   const app = await startApp(idp, { signing_dir: dir, auth_version: 'v3' });
   try {
     const mark = idp.count('/v3/OS-SIMPLE-CERT/certificates');
@@ -25,7 +25,8 @@ test('a stale signing_cert.pem in signing_dir heals itself: refetched once, no r
     const { status } = await app.get({ 'x-auth-token': token });
     assert.equal(status, 200);
     assert.equal(idp.count('/v3/OS-SIMPLE-CERT/certificates') - mark, 1);
-    assert.match(app.logger.text(), /refetching signing certificates/);
+    assert.equal(readFileSync(join(dir, 'signing_cert.pem'), 'utf8'), idp.pki.signing.pem);
+    assert.equal(app.auth.health().signingCertificate?.source, 'identity server');
   } finally {
     await app.close();
   }

@@ -130,9 +130,9 @@ for (const strategy of ['None', 'MAC', 'ENCRYPT']) {
       await shared.set(ourId, { ...identity, identity: { ...identity.identity, body: tokenBody({ user: 'from-node' }) } }, 300);
       const fromPython = JSON.parse(execFileSync('/usr/bin/python3', ['-c', PY, 'read', memcached.address, strategy, secret, ourId], { encoding: 'utf8' }));
       assert.equal(fromPython[0].token.user.id, 'from-node-id');
-      // Invalid markers are shared too.
+      // No negative entries, as keystonemiddleware 10.1 writes none: Python finds nothing for an invalid token.
       await shared.set('f'.repeat(32), { valid: false, code: 'ERR_TOKEN_INVALID', message: 'x' }, 300);
-      assert.equal(JSON.parse(execFileSync('/usr/bin/python3', ['-c', PY, 'read', memcached.address, strategy, secret, 'f'.repeat(32)], { encoding: 'utf8' })), 'invalid');
+      assert.equal(JSON.parse(execFileSync('/usr/bin/python3', ['-c', PY, 'read', memcached.address, strategy, secret, 'f'.repeat(32)], { encoding: 'utf8' })), null);
     } finally {
       await shared.close();
     }

@@ -129,10 +129,21 @@ const plantings: Record<string, (dir: string) => void> = {
 };
 
 for (const [how, planting] of Object.entries(plantings)) {
-  test(`certificates planted in signing_dir before a restart (${how}) are not trusted: refetched, said so, replaced`, async (t) => {
+  test(`certificates planted in signing_dir before a restart (${how}) are not trusted: the identity server's are used and replace them; with it down, they are refused and said so`, async (t) => {
     requireRoot(t);
     const dir = await populated();
     planting(dir);
+    // The identity server down: signing_dir is the fallback, and the planted files are refused there too.
+    await idp.setFault('down');
+    const fallback = await startApp(idp, { signing_dir: dir, auth_version: 'v3' });
+    try {
+      const attack = await fallback.get({ 'x-auth-token': forged });
+      assert.equal(attack.status, 503, JSON.stringify(attack.keystone));
+      assert.match(fallback.logger.text(), /signing_cert\.pem is (owned by uid 12345|a symbolic link|writable by).*not trusted/);
+    } finally {
+      await idp.setFault(null);
+      await fallback.close();
+    }
     const app = await startApp(idp, { signing_dir: dir, auth_version: 'v3' });
     try {
       const attack = await app.get({ 'x-auth-token': forged });
@@ -140,7 +151,7 @@ for (const [how, planting] of Object.entries(plantings)) {
       const honest = await app.get({ 'x-auth-token': await idp.issueToken({ user: 'honest' }) });
       assert.equal(honest.status, 200);
       assert.equal(honest.keystone.user.id, 'honest-id');
-      assert.match(app.logger.text(), /signing_cert\.pem is (owned by uid 12345|a symbolic link|writable by).*not trusted .*fetching it from the identity server instead/);
+      assert.equal(app.auth.health().signingCertificate?.source, 'identity server');
       for (const name of ['signing_cert.pem', 'cacert.pem']) {
         const info = lstatSync(join(dir, name));
         assert.ok(info.isFile() && info.uid === 0 && (info.mode & 0o777) === 0o600, `${name} replaced by the served one`);
@@ -173,10 +184,21 @@ test('a replayed older revoked.pem planted by another uid does not un-revoke a t
   const second = await startApp(idp, { signing_dir: dir, auth_version: 'v3', revocation_cache_time: 3600 });
   try {
     assert.equal((await second.get({ 'x-auth-token': victim })).status, 401, 'still revoked');
-    assert.match(second.logger.text(), /revoked\.pem is owned by uid 12345.*not trusted/);
-    assert.equal(second.auth.stats.revocationFetches, 1, 'the list was fetched instead');
+    assert.equal(second.auth.stats.revocationFetches, 1, 'the list was fetched');
   } finally {
     await second.close();
+  }
+  // The identity server down: the planted file is where the fallback would look, and it is refused there.
+  plant(dir, 'revoked.pem', older);
+  utimesSync(join(dir, 'revoked.pem'), now, now);
+  await idp.setFault('down');
+  const third = await startApp(idp, { signing_dir: dir, auth_version: 'v3', revocation_cache_time: 3600 });
+  try {
+    assert.equal((await third.get({ 'x-auth-token': victim })).status, 503, 'undecidable, never a pass');
+    assert.match(third.logger.text(), /revoked\.pem is owned by uid 12345.*not trusted/);
+  } finally {
+    await idp.setFault(null);
+    await third.close();
   }
 });
 
@@ -186,12 +208,21 @@ test('a FIFO or a directory in place of a file: not read (no hang), refetched, a
   spawnSync('rm', ['-f', join(dir, 'revoked.pem'), join(dir, 'signing_cert.pem')]);
   assert.equal(spawnSync('mkfifo', ['-m', '0600', join(dir, 'revoked.pem')]).status, 0);
   mkdirSync(join(dir, 'signing_cert.pem'), { mode: 0o700 });
+  // The identity server down: signing_dir is read as the fallback, and neither is read (no hang), both said so.
+  await idp.setFault('down');
+  const fallback = await startApp(idp, { signing_dir: dir, auth_version: 'v3', revocation_cache_time: 3600 });
+  try {
+    const { status } = await fallback.get({ 'x-auth-token': await idp.issueToken({ user: 'fifo' }) });
+    assert.equal(status, 503);
+    assert.match(fallback.logger.text(), /signing_cert\.pem is not a regular file/);
+  } finally {
+    await idp.setFault(null);
+    await fallback.close();
+  }
   const app = await startApp(idp, { signing_dir: dir, auth_version: 'v3', revocation_cache_time: 3600 });
   try {
     const { status } = await app.get({ 'x-auth-token': await idp.issueToken({ user: 'fifo' }) });
     assert.equal(status, 200);
-    assert.match(app.logger.text(), /revoked\.pem is not a regular file/);
-    assert.match(app.logger.text(), /signing_cert\.pem is not a regular file/);
     assert.match(app.logger.text(), /cannot write certificates to signing_dir; verifying with the copy in memory/);
     assert.ok(statSync(join(dir, 'revoked.pem')).isFile(), 'the FIFO was replaced by the fetched list');
   } finally {

@@ -76,6 +76,8 @@ export interface DerTransform {
   name: string;
   applies(parts: Parts, signer: ParsedCertificate): boolean;
   apply(parts: Parts, signer: ParsedCertificate): void;
+  /** Why we refuse what the references accept, where we deliberately do. */
+  stricter?: string;
 }
 
 const first = (parts: Parts) => parts.signers[0]!;
@@ -90,7 +92,12 @@ export const DER_TRANSFORMS: DerTransform[] = [
       s.signatureAlgorithm = sequence(encodeOid(relabelled), Buffer.from([0x05, 0x00]));
     },
   },
-  { name: 'SignerInfo repeated', applies: () => true, apply: (p) => p.signers.push({ ...first(p) }) },
+  {
+    name: 'SignerInfo repeated',
+    applies: () => true,
+    apply: (p) => p.signers.push({ ...first(p) }),
+    stricter: 'keystoneclient signs with one SignerInfo; more are refused before any signature work (ERR_CMS_TOO_COMPLEX: each one costs a verification, a lever on CPU for an attacker)',
+  },
   {
     name: 'signer named by subjectKeyIdentifier',
     applies: (_p, s) => s.subjectKeyId !== undefined,
@@ -159,13 +166,13 @@ export const ENCODINGS: Encoding[] = [
 ];
 
 /** The DER of each applicable transform of a token's message, with the name of the transform. */
-export function derVariants(token: string, signerPem: string): { name: string; der: Buffer }[] {
+export function derVariants(token: string, signerPem: string): { name: string; der: Buffer; stricter?: string }[] {
   const signer = parseCertificates(signerPem, 'signer')[0]!;
   const der = tokenToDer(token);
   return DER_TRANSFORMS.filter((t) => t.applies(partsOf(der), signer)).map((t) => {
     const parts = partsOf(der);
     t.apply(parts, signer);
-    return { name: t.name, der: build(parts) };
+    return { name: t.name, der: build(parts), stricter: t.stricter };
   });
 }
 

@@ -91,7 +91,7 @@ test('decisions on keystoneclient tokens and their variants equal keystoneclient
     const der = tokenToDer(m.token);
     for (const encoding of ENCODINGS) cases.push({ label: `${m.label} / ${encoding.name}`, token: encoding.encode(der), signer: m.signer, ca: CA, stricter: encoding.stricter });
     for (const variant of derVariants(m.token, signerPem)) {
-      for (const encoding of ENCODINGS.slice(0, 2)) cases.push({ label: `${m.label} / ${variant.name} / ${encoding.name}`, token: encoding.encode(variant.der), signer: m.signer, ca: CA });
+      for (const encoding of ENCODINGS.slice(0, 2)) cases.push({ label: `${m.label} / ${variant.name} / ${encoding.name}`, token: encoding.encode(variant.der), signer: m.signer, ca: CA, stricter: variant.stricter });
     }
     for (const at of [10, 200, der.length - 40, der.length - 3]) {
       const flipped = Buffer.from(der);
