@@ -34,6 +34,11 @@ export interface IdentityServerOptions {
   slowMs?: number;
   /** Serve HTTPS with this certificate and key (PEM) instead of HTTP. */
   tls?: { cert: string; key: string };
+  /**
+   * The identity endpoint the tokens' catalogs name (what a configuration without identity_uri uses). Default:
+   * this server. Another URL tests a wrong or unreachable catalog endpoint.
+   */
+  catalogIdentityUrl?: string;
 }
 
 /** One request the server received (for assertions on what the middleware asked for). */
@@ -95,7 +100,7 @@ export class IdentityServer {
   readonly fernetKey: Buffer = randomBytes(32);
   private readonly jwsKeys = jwsKeyPair();
 
-  private constructor(private readonly options: Required<Omit<IdentityServerOptions, 'pki' | 'port' | 'tls'>> & { port: number; tls?: { cert: string; key: string } }, pki: TestPki) {
+  private constructor(private readonly options: Required<Omit<IdentityServerOptions, 'pki' | 'port' | 'tls' | 'catalogIdentityUrl'>> & { port: number; tls?: { cert: string; key: string }; catalogIdentityUrl?: string }, pki: TestPki) {
     this.pki = pki;
     this.port = options.port;
     this.server = this.makeServer();
@@ -104,7 +109,7 @@ export class IdentityServer {
   static async start(options: IdentityServerOptions = {}): Promise<IdentityServer> {
     const pki = options.pki ?? (await createTestPki());
     const server = new IdentityServer(
-      { port: options.port ?? 0, adminUser: options.adminUser ?? 'admin', adminPassword: options.adminPassword ?? 'secret', adminTenant: options.adminTenant ?? 'service', slowMs: options.slowMs ?? 5000, tls: options.tls },
+      { port: options.port ?? 0, adminUser: options.adminUser ?? 'admin', adminPassword: options.adminPassword ?? 'secret', adminTenant: options.adminTenant ?? 'service', slowMs: options.slowMs ?? 5000, tls: options.tls, catalogIdentityUrl: options.catalogIdentityUrl },
       pki,
     );
     await server.listen();
@@ -157,7 +162,7 @@ export class IdentityServer {
   /** The body with the identity service's endpoints pointing at this server (others keep their example URLs). */
   private withOwnCatalog(body: Record<string, unknown>): Record<string, unknown> {
     const services = ((body.token as { catalog?: unknown })?.catalog ?? (body.access as { serviceCatalog?: unknown })?.serviceCatalog) as Record<string, unknown>[] | undefined;
-    const url = `${this.url}/${body.access ? 'v2.0' : 'v3'}`;
+    const url = `${this.options.catalogIdentityUrl ?? this.url}/${body.access ? 'v2.0' : 'v3'}`;
     for (const service of services ?? []) {
       if (service.type !== 'identity') continue;
       for (const endpoint of service.endpoints as Record<string, unknown>[]) {

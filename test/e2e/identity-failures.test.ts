@@ -129,8 +129,10 @@ test('https:// against a plain-HTTP port fails at once with ERR_IDENTITY_TLS say
 });
 
 test('an identity endpoint from the service catalog is named as such (interface, region), not as identity_uri', async () => {
+  // A catalog naming an endpoint where nothing listens (the kit's catalog names the kit itself by default).
+  const wrongCatalog = await startIdentityServer({ catalogIdentityUrl: 'http://127.0.0.1:9' });
   const protocol = new AuthProtocol({
-    auth_type: 'password', auth_url: `${idp.url}/v3`, username: idp.adminCredentials.admin_user, password: idp.adminCredentials.admin_password,
+    auth_type: 'password', auth_url: `${wrongCatalog.url}/v3`, username: idp.adminCredentials.admin_user, password: idp.adminCredentials.admin_password,
     user_domain_name: 'Default', project_name: idp.adminCredentials.admin_tenant_name, project_domain_name: 'Default', interface: 'internal',
     www_authenticate_uri: 'http://k/', signing_dir: tempDir(), logger: new CapturingLogger(), http_request_max_retries: 0, http_connect_timeout: 2,
   });
@@ -142,6 +144,7 @@ test('an identity endpoint from the service catalog is named as such (interface,
     assert.doesNotMatch(message, /check identity_uri/);
   } finally {
     await protocol.close();
+    await wrongCatalog.close();
   }
 });
 
