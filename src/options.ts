@@ -540,7 +540,8 @@ export interface MemcacheTlsOptions {
 
 const ALL = new Map([...OPTION_DECLARATIONS, ...EXTRA_DECLARATIONS].map((d) => [d.name, d]));
 
-function distance(a: string, b: string): number {
+/** Levenshtein distance, for "did you mean" (option names here, CLI flags in cli/main.ts). */
+export function editDistance(a: string, b: string): number {
   const row = Array.from({ length: b.length + 1 }, (_, i) => i);
   for (let i = 1; i <= a.length; i++) {
     let previous = row[0]!;
@@ -559,7 +560,7 @@ export function closestOptionName(name: string): string | undefined {
   let best: string | undefined;
   let bestDistance = Infinity;
   for (const candidate of ALL.keys()) {
-    const d = distance(name.toLowerCase(), candidate.toLowerCase());
+    const d = editDistance(name.toLowerCase(), candidate.toLowerCase());
     if (d < bestDistance) [best, bestDistance] = [candidate, d];
   }
   return bestDistance <= Math.max(2, Math.floor(name.length / 4)) ? best : undefined;

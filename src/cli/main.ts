@@ -4,7 +4,7 @@ import { dirname, join } from 'node:path';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { loadConfigDetailed } from '../config-file.js';
 import { ConfigError } from '../errors.js';
-import { OPTION_DECLARATIONS, type AuthTokenOptions } from '../options.js';
+import { editDistance, OPTION_DECLARATIONS, type AuthTokenOptions } from '../options.js';
 import { renderChecklist } from './checks.js';
 import { safeJson, terminalSafe } from './terminal-text.js';
 import { runDoctor } from './doctor.js';
@@ -58,28 +58,13 @@ const INSPECT_OPTIONS: ParseArgsConfig['options'] = {
   ca: { type: 'string' },
 };
 
-/** Levenshtein distance, for "did you mean". */
-function distance(a: string, b: string): number {
-  const row = Array.from({ length: b.length + 1 }, (_, i) => i);
-  for (let i = 1; i <= a.length; i++) {
-    let previous = row[0]!;
-    row[0] = i;
-    for (let j = 1; j <= b.length; j++) {
-      const current = row[j]!;
-      row[j] = Math.min(row[j]! + 1, row[j - 1]! + 1, previous + (a[i - 1] === b[j - 1] ? 0 : 1));
-      previous = current;
-    }
-  }
-  return row[b.length]!;
-}
-
 /** The flag of this command closest to a misspelt one (--tokn: --token; --identity_uri: --identity-uri), if any is close. */
 function closestFlag(flag: string, flags: readonly string[]): string | undefined {
   const wanted = flag.toLowerCase().replace(/_/g, '-');
   let best: string | undefined;
   let bestDistance = Infinity;
   for (const candidate of flags) {
-    const d = distance(wanted, candidate);
+    const d = editDistance(wanted, candidate);
     if (d < bestDistance) [best, bestDistance] = [candidate, d];
   }
   return bestDistance <= Math.max(2, Math.floor(wanted.length / 4)) ? best : undefined;
