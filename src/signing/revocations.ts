@@ -6,7 +6,7 @@ import type { IdentityClient } from '../identity/client.js';
 import { PATHS, type VersionDiscovery } from '../identity/versions.js';
 import type { Logger } from '../logger.js';
 import { curableByNewCertificates, type CertificateStore } from './certificates.js';
-import { pemSlices, REVOKED_FILE, type SigningDir } from './signing-dir.js';
+import { REVOKED_FILE, type SigningDir } from './signing-dir.js';
 import { RevocationReader } from './revocation-worker.js';
 import { unreachable } from './unreachable.js';
 import { mergeRevocations } from './revocation-merge.js';
@@ -184,7 +184,6 @@ export class RevocationList {
     try {
       reader.write(stored.bytes);
       const entries = await this.read(reader, false);
-      this.storedDigest = await reader.digest();
       if (this.revoked) return; // a fetch succeeded meanwhile
       this.revoked = entries;
       this.fetchedAt = stored.mtimeMs;
@@ -282,8 +281,9 @@ export class RevocationList {
   }
 
   /**
-   * The list a reader was given, verified, then read into entries while (when `write`) revoked.pem is written:
-   * the worker reads the ids as the main thread writes the file.
+   * The list a reader was given, verified, then read into entries and (when `write`) written to revoked.pem: a
+   * small list on this thread (the file written while its ids are read); a large one on the reader's worker
+   * thread, the DER moved there once verified.
    */
   private async read(reader: RevocationReader, write: boolean): Promise<RevocationEntries> {
     const signed = await reader.signed();
@@ -295,22 +295,42 @@ export class RevocationList {
       if (!curableByNewCertificates(error)) throw error;
       verified = await this.verify(signed, await this.deps.certificates.refresh('revocation list signed by another certificate', material));
     }
-    const writing = write ? this.store(signed, verified.der, reader) : undefined;
-    const [revoked] = await Promise.all([reader.entries(verified.content), writing]);
+    if (typeof signed === 'string') {
+      const writing = write ? this.store(signed) : undefined;
+      const [revoked] = await Promise.all([reader.entries(verified.content), writing]);
+      return revoked;
+    }
+    const revoked = await reader.entries(verified.content, verified.der);
+    if (write) await this.storeLarge(reader);
+    else this.storedDigest = await reader.digest();
     return revoked;
   }
 
+  /** Writes a small list's PEM to revoked.pem. */
+  private async store(pem: string): Promise<void> {
+    try {
+      await this.deps.dir.write(REVOKED_FILE, pem);
+      this.storedDigest = undefined;
+    } catch (error) {
+      this.storedDigest = undefined;
+      this.deps.logger.error({ error: (error as Error).message }, 'cannot write revoked.pem; the list stays in memory');
+    }
+  }
+
   /**
-   * Writes revoked.pem: a large list's PEM a slice at a time from the DER, never held whole. A large list equal
-   * to the one revoked.pem holds (Keystone's RSA signatures are deterministic: an unchanged list comes back
-   * byte for byte) only has the file's time renewed: a list of 1,000,000 entries is 160 MB of PEM, and
-   * revocation_cache_time is 10 s by default.
+   * Writes a large list's PEM to revoked.pem from the reader's worker thread. A list equal to the one revoked.pem
+   * holds (Keystone's RSA signatures are deterministic: an unchanged list comes back byte for byte) only has the
+   * file's time renewed: a list of 1,000,000 entries is 160 MB of PEM, and revocation_cache_time is 10 s by
+   * default.
    */
-  private async store(signed: string | Uint8Array, der: Uint8Array, reader: RevocationReader): Promise<void> {
-    const digest = typeof signed === 'string' ? undefined : await reader.digest();
+  private async storeLarge(reader: RevocationReader): Promise<void> {
+    const digest = await reader.digest();
     if (digest !== undefined && digest === this.storedDigest && (await this.deps.dir.touch(REVOKED_FILE))) return;
     try {
-      await this.deps.dir.write(REVOKED_FILE, typeof signed === 'string' ? signed : pemSlices(der));
+      await this.deps.dir.writeWith(REVOKED_FILE, async (handle) => {
+        await reader.writePem(handle.fd);
+        return true;
+      });
       this.storedDigest = digest;
     } catch (error) {
       this.storedDigest = undefined;

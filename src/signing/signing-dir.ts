@@ -150,6 +150,19 @@ export class SigningDir {
    * full disk) nothing is left behind and SigningDirWriteError is thrown.
    */
   async write(name: string, text: string | Uint8Array | Iterable<string | Uint8Array>): Promise<void> {
+    await this.writeWith(name, async (handle) => {
+      if (typeof text === 'string' || text instanceof Uint8Array) await handle.writeFile(text);
+      else for (const piece of text) await handle.writeFile(piece); // each from the current position, written whole
+      return true;
+    });
+  }
+
+  /**
+   * Writes atomically what `produce` writes into the open temporary file (through the handle, or its `fd` from
+   * another thread: the handle is closed only after `produce` settles). `produce` resolving false abandons the
+   * write (the file stays as it was) and makes this resolve false. Failures as write().
+   */
+  async writeWith(name: string, produce: (handle: FileHandle) => Promise<boolean>): Promise<boolean> {
     try {
       await mkdir(this.path, { recursive: true, mode: 0o700 }); // deleted while running: recreate
     } catch {
@@ -160,16 +173,21 @@ export class SigningDir {
     let handle;
     try {
       handle = await open(temporary, constants.O_CREAT | constants.O_EXCL | constants.O_WRONLY, 0o600);
-      if (typeof text === 'string' || text instanceof Uint8Array) await handle.writeFile(text);
-      else for (const piece of text) await handle.writeFile(piece); // each from the current position, written whole
+      if (!(await produce(handle))) {
+        await handle.close();
+        handle = undefined;
+        await rm(temporary, { force: true });
+        return false;
+      }
       await handle.sync();
       await handle.close();
       handle = undefined;
       await rename(temporary, target);
+      return true;
     } catch (cause) {
       await handle?.close().catch(() => {});
       await rm(temporary, { force: true }).catch(() => {});
-      throw new SigningDirWriteError(`cannot write ${target}: ${(cause as NodeJS.ErrnoException).code ?? cause}; the certificates stay in memory, but a restart will fetch them again`, { cause });
+      throw new SigningDirWriteError(`cannot write ${target}: ${(cause as NodeJS.ErrnoException).code ?? (cause as Error).message ?? cause}; the certificates stay in memory, but a restart will fetch them again`, { cause });
     }
   }
 
@@ -197,28 +215,4 @@ export class SigningDir {
   async dispose(): Promise<void> {
     if (this.temporary) await rm(this.path, { recursive: true, force: true }).catch(() => {});
   }
-}
-
-/**
- * The PEM text of a DER message, 72 KiB of DER (1,536 lines) at a time: a revocation list's DER runs to a
- * hundred megabytes, and its PEM need never be held whole. The Buffer yielded is reused for the next slice:
- * consume each before asking for the next (SigningDir.write does). Slices this small keep each step well under
- * a millisecond and leave nothing for the old generation of the heap: writing 160 MB of PEM a slice of new
- * buffers at a time made the garbage collector stop the event loop for 10-25 ms.
- */
-export function* pemSlices(der: Uint8Array, label = 'CMS'): Generator<string | Buffer> {
-  yield `-----BEGIN ${label}-----\n`;
-  const step = 72 * 1024; // a multiple of 48: whole lines of 64 characters
-  const base64 = Buffer.allocUnsafe((step / 3) * 4);
-  const lines = Buffer.allocUnsafe((step / 3) * 4 + step / 48);
-  for (let offset = 0; offset < der.length; offset += step) {
-    const length = base64.write(Buffer.from(der.buffer, der.byteOffset + offset, Math.min(step, der.length - offset)).toString('base64'), 'latin1');
-    let at = 0;
-    for (let i = 0; i < length; i += 64) {
-      at += base64.copy(lines, at, i, Math.min(i + 64, length));
-      lines[at++] = 0x0a;
-    }
-    yield lines.subarray(0, at);
-  }
-  yield `-----END ${label}-----\n`;
 }

@@ -1,16 +1,20 @@
 // A large revocation list as Keystone served it: the content in Python json.dumps form, signed at test time by
 // Debian's python3-keystoneclient (cms_sign_text, as Keystone's PKI provider did), wrapped as {"signed": PEM}.
-// Streamed through the reader in socket-sized chunks (the worker path), verified, and read: every entry found;
-// openssl cms -verify agrees on the list and on a tampered copy.
+// Streamed through the reader in socket-sized chunks (the large-list path), verified, and read on the worker: every
+// entry found, revoked.pem written byte for byte as keystoneclient's openssl wrote the PEM; openssl cms -verify
+// agrees on the list and on a tampered copy.
 import { before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
+import { closeSync, openSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { SigningMaterial } from '../../src/cms/verify.js';
 import { RevocationReader, WORKER_THRESHOLD_BYTES } from '../../src/signing/revocation-worker.js';
 import { hashToken } from '../../src/token/hash.js';
 import { keystoneclientMissing, keystoneclientSign } from '../helpers/keystoneclient.js';
 import { opensslVerify } from '../helpers/openssl.js';
 import { material, pkiPath } from '../helpers/fixtures.js';
+import { tempDir } from '../helpers/app.js';
 
 const ENTRIES = 20_000;
 const id = (i: number) => (i % 5 === 4 ? createHash('sha256').update(`token ${i}`).digest('hex') : hashToken(`token ${i}`, 'md5'));
@@ -34,10 +38,21 @@ async function read(answer: Uint8Array, signer: string) {
   try {
     for (let at = 0; at < answer.length; at += 65536) reader.write(answer.slice(at, at + 65536));
     const der = await reader.signed();
-    assert.ok(der instanceof Uint8Array && der.buffer instanceof SharedArrayBuffer, 'a large list is decoded on the worker, into shared memory');
+    assert.ok(der instanceof Uint8Array && der.buffer instanceof ArrayBuffer, 'a large list is decoded as it arrives, into its DER');
     const verified = await new SigningMaterial(material(signer)).verifyAsync(der, { maxTokenLength: Number.MAX_SAFE_INTEGER });
     assert.equal(Buffer.from(verified.content).toString('utf8'), content);
-    return await reader.entries(verified.content);
+    const entries = await reader.entries(verified.content, verified.der);
+    assert.equal(der.length, 0, 'the DER was moved to the worker thread');
+    // revoked.pem as the worker writes it: byte for byte the PEM keystoneclient's openssl wrote.
+    const file = join(tempDir(), 'revoked.pem');
+    const fd = openSync(file, 'w');
+    try {
+      await reader.writePem(fd);
+    } finally {
+      closeSync(fd);
+    }
+    assert.equal(readFileSync(file, 'utf8'), signed[signer]);
+    return entries;
   } finally {
     reader.close();
   }

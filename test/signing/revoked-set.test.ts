@@ -69,14 +69,3 @@ test('a large answer that is not a revocation list is a typed error from the wor
   }
   await assert.rejects(revokedIds(big(`{"revoked": "${'x'.repeat(WORKER_THRESHOLD_BYTES)}"}`)), /no "revoked" array/);
 });
-
-test('revoked.pem written a slice at a time is byte for byte the PEM openssl wrote', async () => {
-  const { readFileSync } = await import('node:fs');
-  const { pemSlices } = await import('../../src/signing/signing-dir.js');
-  const { tokenToDer } = await import('../../src/token/format.js');
-  const { FIXTURES } = await import('../helpers/fixtures.js');
-  const pem = readFileSync(`${FIXTURES}/tokens/revoked.pem`, 'utf8');
-  assert.equal(Array.from(pemSlices(tokenToDer(pem)), String).join(''), pem);
-  const large = randomBytes(200_003);
-  assert.ok(Buffer.from(tokenToDer(Array.from(pemSlices(large), String).join(''), { maxTokenLength: 1e6 })).equals(large));
-});
