@@ -43,7 +43,7 @@ parentPort.on('message', (message) => {
       parentPort.postMessage({ type: 'digest', digest: require('node:crypto').createHash('sha256').update(der).digest('hex') });
     } else if (message.scan) {
       const tables = codec.scanContent(message.bytes || new Uint8Array(der.buffer, message.offset, message.length));
-      const buffers = [...tables.ids.tables, ...tables.auditIds.tables].flatMap((table) => [table.bytes.buffer, table.index.buffer, table.expires.buffer]);
+      const buffers = [...tables.ids.tables, ...tables.ids.odd, ...tables.auditIds.tables, ...tables.auditIds.odd].flatMap((table) => [table.bytes.buffer, table.index.buffer, table.expires.buffer]);
       parentPort.postMessage({ type: 'tables', tables }, buffers);
     }
   } catch (error) {
