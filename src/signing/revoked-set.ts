@@ -76,8 +76,8 @@ export class RevokedSet {
   }
 
   /**
-   * True when the audit id (exact) is on the list of audit keys (see auditKey): Keystone's 22-character form is
-   * decoded straight into the lookup key, without the strings auditKey makes.
+   * True when the audit id (exact) is on the list (see auditKey): Keystone's 22-character form is decoded
+   * straight into the lookup key, any other audit id written into it as UTF-8; no string is made.
    */
   hasAuditId(id: string): boolean {
     if (id.length === 22) {
