@@ -4,6 +4,11 @@
  * ~120 MB of JSON; JSON.parse makes 4 million strings of it and takes seconds, where this walk takes a fraction
  * of one and leaves only the tables behind (16 bytes per MD5 id or audit id, plus a hash index).
  *
+ * Ids of any other shape (audit ids that are not Keystone's 22-character form, token ids that are not hex, ids
+ * longer than 256 characters) are held the same way: their exact UTF-8 bytes (token ids lower-cased), after a
+ * 4-byte hash of them, in tables of their own (the "odd" family, one table per width), so that a list of
+ * 1,000,000 UUID audit ids costs what Keystone's own ids cost: no string per id on the main thread, no Set.
+ *
  * Everything here is self-contained inside `revocationCodec()` (no reference to this module's other names): its
  * source is also run, as text, on the worker thread that reads large lists (see revocation-worker.ts).
  */
@@ -25,13 +30,20 @@ export interface IdTable {
 /** The expiry of an entry whose `expires` is absent or does not parse: never (it is kept, failing closed). */
 export const UNKNOWN_EXPIRY = 0xffffffff;
 
-/** A set of ids: hexadecimal ones as bytes in tables (one per width), any other one as a lower-cased string. */
+/**
+ * A set of ids, all as bytes in sorted tables (one per width, in two families that never compare with each
+ * other): `tables`, ids decoded from their text (hexadecimal token ids; audit ids in Keystone's 22-character
+ * base64url form, 16 bytes); `odd`, any other id as its exact UTF-8 bytes (token ids lower-cased) after a
+ * 4-byte hash of those bytes (see ODD_HASH_BYTES): the hash spreads ids that share leading characters (UUIDs,
+ * hex text) over the tables' index, and keeps an odd id of n bytes apart from a decoded id of n bytes.
+ */
 export interface RevokedTables {
   tables: IdTable[];
-  others: string[];
-  /** The expiry of each of `others` (as IdTable.expires). */
-  othersExpires: number[];
+  odd: IdTable[];
 }
+
+/** Bytes of hash in front of each odd id in its table (see RevokedTables). */
+export const ODD_HASH_BYTES = 4;
 
 /** What a revocation list's content gives: the token ids, the audit ids, and how many entries lack an audit id. */
 export interface RevocationTables {
@@ -44,10 +56,18 @@ export interface RevocationTables {
 export interface RevocationCodec {
   /** The content's entries, as JSON.parse followed by reading `revoked[].id`/`audit_id` would see them. */
   scanContent(bytes: Uint8Array): RevocationTables;
-  /** Tables of already lower-cased ids (token ids) or audit keys, each expiring at `expires` (seconds). */
-  tablesOf(ids: Iterable<string>, expires?: number): RevokedTables;
-  /** The key an audit id is held under (see revoked-set.ts). */
+  /**
+   * Tables of token ids (`'id'`, already lower-cased) or audit ids (`'audit'`, exact), each expiring at
+   * `expires` (seconds).
+   */
+  tablesOf(ids: Iterable<string>, expires?: number, kind?: 'id' | 'audit'): RevokedTables;
+  /** A string naming the key an audit id is held under: two audit ids are one entry when their keys are equal. */
   auditKey(id: string): string;
+  /**
+   * Writes the hash of `key[ODD_HASH_BYTES, ODD_HASH_BYTES + length)` into `key[0, ODD_HASH_BYTES)`: `key` is
+   * then an odd id's lookup key, of width `ODD_HASH_BYTES + length`.
+   */
+  oddKey(key: Uint8Array, length: number): void;
   /**
    * A decoder of the signed list, fed as bytes arrive: 'json' reads Keystone's answer {"signed": "<PEM>"},
    * 'pem' the PEM of revoked.pem. `end()` gives the DER, on a SharedArrayBuffer when `shared`. `sizeHint` (the
@@ -73,6 +93,7 @@ export function revocationCodec(): RevocationCodec {
   const MAX_DEPTH = 512;
   const utf8 = new TextDecoder('utf-8', { fatal: true });
   const UNKNOWN = 0xffffffff;
+  const ODD = 4; // ODD_HASH_BYTES (this function's text runs on the worker, without the module's names)
   /**
    * A buffer for a table of a large list, given at least 32 MiB of address space. glibc's malloc serves smaller
    * blocks from its arenas once its mmap threshold has risen (it rises to the size of each large block freed, up
@@ -105,41 +126,76 @@ export function revocationCodec(): RevocationCodec {
     return false;
   }
 
-  /** Ids collected one by one, then indexed (duplicates dropped) by `finish`. */
+  /** The hash in front of an odd id (FNV-1a, then MurmurHash3's finaliser so that the leading bits are even). */
+  function oddKey(key: Uint8Array, length: number): void {
+    let h = 0x811c9dc5;
+    for (let k = ODD, end = ODD + length; k < end; k++) h = Math.imul(h ^ key[k]!, 0x01000193);
+    h ^= h >>> 16;
+    h = Math.imul(h, 0x85ebca6b);
+    h ^= h >>> 13;
+    h = Math.imul(h, 0xc2b2ae35);
+    h ^= h >>> 16;
+    key[0] = h >>> 24;
+    key[1] = (h >>> 16) & 0xff;
+    key[2] = (h >>> 8) & 0xff;
+    key[3] = h & 0xff;
+  }
+
+  /** Whether `id` is held as hex digits (a lower-cased token id): else it is an odd id. */
+  const hexShaped = (id: string): boolean => id.length > 0 && id.length <= 256 && id.length % 2 === 0 && /^[0-9a-f]+$/.test(id);
+
+  /** Whether `id` is an audit id in Keystone's form: 22 characters of canonical unpadded base64url. */
+  function canonicalAudit(id: string): boolean {
+    if (id.length !== 22 || !/^[A-Za-z0-9_-]+$/.test(id)) return false;
+    return Buffer.from(id, 'base64url').toString('base64url') === id;
+  }
+
+  interface Growing {
+    count: number;
+    bytes: Uint8Array;
+    expires: Uint32Array;
+  }
+
   /**
+   * Ids collected one by one, then indexed (duplicates dropped) by `finish`.
+   *
    * `sourceLength`, the bytes the ids are read from, sizes each table once for the most ids it could hold (an id
    * of w bytes takes at least w + 4 bytes of JSON): a large allocation is only address space until written,
    * and growing by doubling left freed middle-sized blocks that the C allocator keeps (resident memory after a
-   * million-entry refresh: +150 MiB, against +40 MiB sized once).
+   * million-entry refresh: +150 MiB, against +40 MiB sized once). An odd table starts at 256 KB at most and
+   * then takes its full size at once: odd ids come in any number of widths, most of which hold a few ids.
    */
   function builder(sourceLength = 0) {
-    const byWidth = new Map<number, { count: number; bytes: Uint8Array; expires: Uint32Array }>();
-    const others = new Map<string, number>();
+    const byWidth = new Map<number, Growing>();
+    const oddByWidth = new Map<number, Growing>();
     let lastWidth = -1;
-    let lastTable: { count: number; bytes: Uint8Array; expires: Uint32Array } | undefined;
+    let lastTable: Growing | undefined;
     /** The table for `width` with room for one more id at `count * width`. */
-    function room(width: number) {
-      let table = width === lastWidth ? lastTable : byWidth.get(width);
+    function room(family: Map<number, Growing>, width: number): Growing {
+      let table = family === byWidth && width === lastWidth ? lastTable : family.get(width);
+      const full = Math.max(64, Math.ceil(sourceLength / (width + 4)));
       if (!table) {
-        const capacity = Math.max(64, Math.ceil(sourceLength / (width + 4)));
+        const capacity = family === byWidth ? full : Math.min(full, Math.max(1, Math.floor((256 * 1024) / width)));
         const { bytes, expires } = idsAndExpiries(capacity, width);
-        byWidth.set(width, (table = { count: 0, bytes, expires }));
+        family.set(width, (table = { count: 0, bytes, expires }));
       }
-      if ((table.count + 1) * width > table.bytes.length) {
-        const grown = idsAndExpiries(table.expires.length * 2, width);
+      if (table.count >= table.expires.length) {
+        const grown = idsAndExpiries(table.expires.length < full ? full : table.expires.length * 2, width);
         grown.bytes.set(table.bytes);
         grown.expires.set(table.expires);
         table.bytes = grown.bytes;
         table.expires = grown.expires;
       }
-      lastWidth = width;
-      lastTable = table;
+      if (family === byWidth) {
+        lastWidth = width;
+        lastTable = table;
+      }
       return table;
     }
     /** Hex digits `source[start, start + length)` (any case) as an id; false (nothing added) when not hex. */
     function addHex(source: Uint8Array, start: number, length: number, expires: number): boolean {
       const width = length >> 1;
-      const table = room(width);
+      const table = room(byWidth, width);
       const out = table.bytes;
       let at = table.count * width;
       for (let j = start, end = start + length; j < end; j += 2) {
@@ -151,14 +207,38 @@ export function revocationCodec(): RevocationCodec {
       table.expires[table.count++] = expires;
       return true;
     }
-    /** A lower-cased id or audit key. */
+    /** The bytes `source[start, start + length)` as an odd id (ASCII letters lower-cased when `lower`). */
+    function addOdd(source: Uint8Array, start: number, length: number, expires: number, lower: boolean): void {
+      const width = ODD + length;
+      const table = room(oddByWidth, width);
+      const at = table.count * width;
+      const out = table.bytes.subarray(at, at + width);
+      if (lower) {
+        for (let k = 0; k < length; k++) {
+          const c = source[start + k]!;
+          out[ODD + k] = c >= 0x41 && c <= 0x5a ? c + 0x20 : c;
+        }
+      } else out.set(source.subarray(start, start + length), ODD);
+      oddKey(out, length);
+      table.expires[table.count++] = expires;
+    }
+    /** A string as an odd id: its UTF-8 bytes (a lone surrogate as U+FFFD, as Buffer.from writes it). */
+    function addOddText(id: string, expires: number): void {
+      const bytes = Buffer.from(id, 'utf8');
+      addOdd(bytes, 0, bytes.length, expires, false);
+    }
+    /** A lower-cased token id. */
     function addString(id: string, expires: number): void {
-      if (id.length > 0 && id.length <= 256 && id.length % 2 === 0 && /^[0-9a-f]+$/.test(id)) addHex(Buffer.from(id, 'latin1'), 0, id.length, expires);
-      else others.set(id, Math.max(expires, others.get(id) ?? 0));
+      if (hexShaped(id)) addHex(Buffer.from(id, 'latin1'), 0, id.length, expires);
+      else addOddText(id, expires);
+    }
+    /** An audit id, exact. */
+    function addAuditText(id: string, expires: number): void {
+      if (!(canonicalAudit(id) && addAudit(Buffer.from(id, 'latin1'), 0, expires))) addOddText(id, expires);
     }
     /** 22 characters of canonical unpadded base64url (16 bytes); false (nothing added) otherwise. */
     function addAudit(source: Uint8Array, start: number, expires: number): boolean {
-      const table = room(16);
+      const table = room(byWidth, 16);
       const out = table.bytes;
       let at = table.count * 16;
       let bits = 0;
@@ -183,9 +263,8 @@ export function revocationCodec(): RevocationCodec {
      * the ids whose leading `bits` bits are p start. Sequential passes: a hash index built id by id misses the
      * CPU cache at every insertion, and at a million ids that is most of the time spent.
      */
-    function finish(): RevokedTables {
-      const tables: IdTable[] = [];
-      for (const [width, table] of byWidth) {
+    function sortedTable(width: number, table: Growing): IdTable {
+      {
         const { count, bytes: unsorted, expires: unsortedExpires } = table;
         let bits = 4;
         while (bits < 20 && 1 << bits < count >> 2) bits++;
@@ -287,24 +366,27 @@ export function revocationCodec(): RevocationCodec {
           }
         }
         index[buckets] = unique;
-        tables.push({ width, count: unique, bits, bytes: sorted.subarray(0, unique * width), index, expires: expires.subarray(0, unique) });
+        return { width, count: unique, bits, bytes: sorted.subarray(0, unique * width), index, expires: expires.subarray(0, unique) };
       }
-      return { tables, others: [...others.keys()], othersExpires: [...others.values()] };
     }
-    return { addHex, addString, addAudit, finish };
+    function finish(): RevokedTables {
+      const sortedFamily = (family: Map<number, Growing>) => [...family].map(([width, table]) => sortedTable(width, table));
+      return { tables: sortedFamily(byWidth), odd: sortedFamily(oddByWidth) };
+    }
+    return { addHex, addOdd, addString, addAudit, addAuditText, finish };
   }
 
   function auditKey(id: string): string {
-    if (id.length === 22 && /^[A-Za-z0-9_-]+$/.test(id)) {
-      const bytes = Buffer.from(id, 'base64url');
-      if (bytes.toString('base64url') === id) return bytes.toString('hex');
-    }
+    if (canonicalAudit(id)) return Buffer.from(id, 'base64url').toString('hex');
     return 'x' + Buffer.from(id, 'utf8').toString('hex');
   }
 
-  function tablesOf(ids: Iterable<string>, expires = UNKNOWN): RevokedTables {
+  function tablesOf(ids: Iterable<string>, expires = UNKNOWN, kind: 'id' | 'audit' = 'id'): RevokedTables {
     const tables = builder();
-    for (const id of ids) tables.addString(id, expires);
+    for (const id of ids) {
+      if (kind === 'audit') tables.addAuditText(id, expires);
+      else tables.addString(id, expires);
+    }
     return tables.finish();
   }
 
@@ -462,20 +544,21 @@ export function revocationCodec(): RevocationCodec {
     /** An id or audit id found as b[start, end), `plain` when without escapes or non-ASCII. */
     const addId = (start: number, end: number, plain: boolean, expires: number): void => {
       const length = end - start;
-      if (!(plain && length > 0 && length <= 256 && (length & 1) === 0 && ids.addHex(b, start, length, expires))) {
-        strStart = start;
-        strEnd = end;
-        strPlain = plain;
-        ids.addString(text().toLowerCase(), expires);
-      }
+      if (plain && length > 0 && length <= 256 && (length & 1) === 0 && ids.addHex(b, start, length, expires)) return;
+      // Printable ASCII without escapes: its bytes are its UTF-8, lower-cased letter by letter as toLowerCase does.
+      if (plain) return ids.addOdd(b, start, length, expires, true);
+      strStart = start;
+      strEnd = end;
+      strPlain = plain;
+      ids.addString(text().toLowerCase(), expires);
     };
     const addAuditId = (start: number, end: number, plain: boolean, expires: number): void => {
-      if (!(plain && end - start === 22 && audits.addAudit(b, start, expires))) {
-        strStart = start;
-        strEnd = end;
-        strPlain = plain;
-        audits.addString(auditKey(text()), expires);
-      }
+      if (plain && end - start === 22 && audits.addAudit(b, start, expires)) return;
+      if (plain) return audits.addOdd(b, start, end - start, expires, false);
+      strStart = start;
+      strEnd = end;
+      strPlain = plain;
+      audits.addAuditText(text(), expires);
     };
     /** `count` decimal digits at `at`, or -1. */
     const decimal = (at: number, count: number): number => {
@@ -987,5 +1070,5 @@ export function revocationCodec(): RevocationCodec {
     return { push, end };
   }
 
-  return { scanContent, tablesOf, auditKey, find, envelope };
+  return { scanContent, tablesOf, auditKey, oddKey, find, envelope };
 }

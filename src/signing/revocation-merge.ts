@@ -65,12 +65,20 @@ export async function mergeRevocations(current: RevocationEntries, fresh: Revoca
 
 /** The merged tables, or undefined when nothing is kept (then `fresh` serves as it is). */
 async function mergeSets(current: RevokedSet, fresh: RevokedSet, now: number, grace: number): Promise<{ tables: RevokedTables | undefined; kept: number; keptBeyondGrace: number }> {
+  // Each family (decoded ids, odd ids) on its own: their tables never compare with each other's.
+  const decoded = await mergeFamily(current.built.tables, fresh.built.tables, now, grace);
+  const odd = await mergeFamily(current.built.odd, fresh.built.odd, now, grace);
+  if (!decoded.changed && !odd.changed) return { tables: undefined, kept: 0, keptBeyondGrace: 0 };
+  return { tables: { tables: decoded.tables, odd: odd.tables }, kept: decoded.kept + odd.kept, keptBeyondGrace: decoded.keptBeyondGrace + odd.keptBeyondGrace };
+}
+
+/** One family of tables merged, width by width. */
+async function mergeFamily(current: IdTable[], fresh: IdTable[], now: number, grace: number): Promise<{ tables: IdTable[]; changed: boolean; kept: number; keptBeyondGrace: number }> {
   let kept = 0;
   let keptBeyondGrace = 0;
-  const tables: IdTable[] = [];
   let changed = false;
-  const freshByWidth = new Map(fresh.built.tables.map((table) => [table.width, table]));
-  for (const table of current.built.tables) {
+  const freshByWidth = new Map(fresh.map((table) => [table.width, table]));
+  for (const table of current) {
     const other = freshByWidth.get(table.width);
     const counted = await countKept(table, other, now, now + grace);
     kept += counted.kept;
@@ -79,20 +87,7 @@ async function mergeSets(current: RevokedSet, fresh: RevokedSet, now: number, gr
     changed = true;
     freshByWidth.set(table.width, await merged(table, other, counted.kept, now));
   }
-  for (const table of freshByWidth.values()) tables.push(table);
-  // Ids that are not hexadecimal (rare): a handful of strings.
-  const others = new Map<string, number>();
-  fresh.built.others.forEach((id, k) => others.set(id, fresh.built.othersExpires[k]!));
-  current.built.others.forEach((id, k) => {
-    const expires = current.built.othersExpires[k]!;
-    if (others.has(id) || expires <= now) return;
-    others.set(id, expires);
-    kept++;
-    if (expires > now + grace) keptBeyondGrace++;
-    changed = true;
-  });
-  if (!changed) return { tables: undefined, kept: 0, keptBeyondGrace: 0 };
-  return { tables: { tables, others: [...others.keys()], othersExpires: [...others.values()] }, kept, keptBeyondGrace };
+  return { tables: [...freshByWidth.values()], changed, kept, keptBeyondGrace };
 }
 
 /** -1, 0 or 1: the id at `a` of `x` against the id at `b` of `y` (both `width` bytes). */

@@ -70,7 +70,7 @@ parentPort.on('message', (m) => {
   try {
     if (m.buffer) der = new Uint8Array(m.buffer, m.derOffset, m.derLength);
     const tables = codec.scanContent(m.bytes || new Uint8Array(m.buffer, m.offset, m.length));
-    const buffers = [...new Set([...tables.ids.tables, ...tables.auditIds.tables].flatMap((table) => [table.bytes.buffer, table.index.buffer, table.expires.buffer]))];
+    const buffers = [...new Set([...tables.ids.tables, ...tables.ids.odd, ...tables.auditIds.tables, ...tables.auditIds.odd].flatMap((table) => [table.bytes.buffer, table.index.buffer, table.expires.buffer]))];
     parentPort.postMessage({ type: 'tables', tables }, buffers);
     // The DER's SHA-256: an unchanged list need not be written again.
     if (der) parentPort.postMessage({ type: 'digest', digest: require('node:crypto').createHash('sha256').update(der).digest('hex') });
