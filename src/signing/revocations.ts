@@ -215,8 +215,10 @@ export class RevocationList {
           headers: { 'x-auth-token': admin },
           label: `GET ${path}`,
           maxBytes: this.deps.maxBytes,
-          // A 5xx is a failed refresh, which backs off: not retried at once.
+          // A 5xx or a transport failure (an answer cut short, a reset) is a failed refresh, which backs off: not
+          // retried at once, whatever http_request_max_retries (a retry would download the whole list again).
           retryServerErrors: false,
+          maxRetries: 0,
           // The list is read as it arrives (a large one on a worker thread), never held whole as text.
           sink: (status, headers) => {
             reader?.close();
