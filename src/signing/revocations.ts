@@ -183,7 +183,7 @@ export class RevocationList {
     const reader = new RevocationReader('pem', stored.bytes.length);
     try {
       reader.write(stored.bytes);
-      const entries = await this.read(reader, false);
+      const entries = await this.read(reader);
       this.storedDigest = await reader.digest();
       if (this.revoked) return; // a fetch succeeded meanwhile
       this.revoked = entries;
@@ -235,8 +235,8 @@ export class RevocationList {
       if (response!.status !== 200 || !reader) {
         throw new IdentityServerError(response!.status === 401 || response!.status === 403 ? 'ERR_IDENTITY_AUTH' : 'ERR_IDENTITY_RESPONSE', `GET ${path} answered ${response!.status}`);
       }
-      let revoked = await this.read(reader, true);
-      if (this.revoked) revoked = await this.retain(this.revoked, revoked);
+      const current = this.revoked;
+      const revoked = await this.read(reader, async (fresh) => (current ? this.retain(current, fresh) : { entries: fresh, older: false }));
       this.revoked = revoked;
       this.fetchedAt = this.now();
       if (this.failures > 0 || this.source === 'signing_dir') this.deps.logger.info({ entries: revoked.size, failures: this.failures }, 'revocation list fetched from the identity server again');
@@ -267,27 +267,30 @@ export class RevocationList {
 
   /**
    * `fresh`, keeping each entry of `current` it drops before the entry's `expires` (Keystone lists a revoked
-   * token until it expires: a list without it is an older one, replayed or cached), with a warning.
+   * token until it expires: a list without it is an older one, replayed or cached), with a warning. `older` when
+   * it drops entries that expire later than a minute from now (closer ones may be clock skew): such a list is not
+   * written to revoked.pem, which keeps the list it holds.
    */
-  private async retain(current: RevocationEntries, fresh: RevocationEntries): Promise<RevocationEntries> {
+  private async retain(current: RevocationEntries, fresh: RevocationEntries): Promise<{ entries: RevocationEntries; older: boolean }> {
     const { entries, kept, keptBeyondGrace } = await mergeRevocations(current, fresh, Math.floor(this.now() / 1000));
     // Warned when more are dropped than the last list dropped: the same older list served again is not news.
     const news = keptBeyondGrace > this.keptBeyondGrace;
     this.keptBeyondGrace = keptBeyondGrace;
     if (news) {
       this.deps.logger.warn(
-        { dropped: kept, entries: fresh.size },
-        `the revocation list fetched drops ${kept} entries that have not expired (an older list: replayed on a plain-HTTP identity_uri, or served by a cache); they are kept until they expire`,
+        { dropped: kept, entries: fresh.size, file: this.deps.dir.file(REVOKED_FILE) },
+        `the revocation list fetched drops ${kept} entries that have not expired (an older list: replayed on a plain-HTTP identity_uri, or served by a cache); they are kept until they expire, and revoked.pem keeps the list it holds`,
       );
     } else if (kept > 0) this.deps.logger.debug({ dropped: kept }, 'the revocation list fetched drops entries within a minute of their expiry; kept until they expire');
-    return entries;
+    return { entries, older: keptBeyondGrace > 0 };
   }
 
   /**
-   * The list a reader was given, verified, then read into entries while (when `write`) revoked.pem is written:
-   * the worker reads the ids as the main thread writes the file.
+   * The list a reader was given, verified, then read into entries. With `settle` (a fetched list), revoked.pem is
+   * written meanwhile (the worker reads the ids as the main thread writes the file), and replaced once `settle`
+   * has judged the entries: not when it finds an older list, nor when the entries cannot be read.
    */
-  private async read(reader: RevocationReader, write: boolean): Promise<RevocationEntries> {
+  private async read(reader: RevocationReader, settle?: (fresh: RevocationEntries) => Promise<{ entries: RevocationEntries; older: boolean }>): Promise<RevocationEntries> {
     const signed = await reader.signed();
     const material = await this.deps.certificates.current();
     let verified: VerifiedToken;
@@ -297,23 +300,35 @@ export class RevocationList {
       if (!curableByNewCertificates(error)) throw error;
       verified = await this.verify(signed, await this.deps.certificates.refresh('revocation list signed by another certificate', material));
     }
-    const writing = write ? this.store(signed, verified.der, reader) : undefined;
-    const [revoked] = await Promise.all([reader.entries(verified.content), writing]);
-    return revoked;
+    if (!settle) return reader.entries(verified.content);
+    let decide!: (store: boolean) => void;
+    const writing = this.store(signed, verified.der, reader, new Promise<boolean>((resolve) => (decide = resolve)));
+    try {
+      const { entries, older } = await settle(await reader.entries(verified.content));
+      decide(!older);
+      return entries;
+    } catch (error) {
+      decide(false);
+      throw error;
+    } finally {
+      await writing;
+    }
   }
 
   /**
-   * Writes revoked.pem: a large list's PEM a slice at a time from the DER, never held whole. A large list equal
-   * to the one revoked.pem holds (Keystone's RSA signatures are deterministic: an unchanged list comes back
-   * byte for byte) only has the file's time renewed: a list of 1,000,000 entries is 160 MB of PEM, and
-   * revocation_cache_time is 10 s by default.
+   * Writes revoked.pem: a large list's PEM a slice at a time from the DER, never held whole, replacing the file
+   * only when `keep` resolves true. A large list equal to the one revoked.pem holds (Keystone's RSA signatures
+   * are deterministic: an unchanged list comes back byte for byte) only has the file's time renewed: a list of
+   * 1,000,000 entries is 160 MB of PEM, and revocation_cache_time is 10 s by default.
    */
-  private async store(signed: string | Uint8Array, der: Uint8Array, reader: RevocationReader): Promise<void> {
+  private async store(signed: string | Uint8Array, der: Uint8Array, reader: RevocationReader, keep: Promise<boolean>): Promise<void> {
     const digest = typeof signed === 'string' ? undefined : await reader.digest();
-    if (digest !== undefined && digest === this.storedDigest && (await this.deps.dir.touch(REVOKED_FILE))) return;
+    if (digest !== undefined && digest === this.storedDigest) {
+      if (!(await keep)) return;
+      if (await this.deps.dir.touch(REVOKED_FILE)) return;
+    }
     try {
-      await this.deps.dir.write(REVOKED_FILE, typeof signed === 'string' ? signed : pemSlices(der));
-      this.storedDigest = digest;
+      if (await this.deps.dir.write(REVOKED_FILE, typeof signed === 'string' ? signed : pemSlices(der), keep)) this.storedDigest = digest;
     } catch (error) {
       this.storedDigest = undefined;
       this.deps.logger.error({ error: (error as Error).message }, 'cannot write revoked.pem; the list stays in memory');

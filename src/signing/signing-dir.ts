@@ -147,9 +147,11 @@ export class SigningDir {
 
   /**
    * Writes atomically: readers see the old file or the new one, never half of one. On failure (read-only,
-   * full disk) nothing is left behind and SigningDirWriteError is thrown.
+   * full disk) nothing is left behind and SigningDirWriteError is thrown. With `keep`, the new file replaces the
+   * old one only when `keep` resolves true (it is awaited once the new bytes are on disk, so that the writing runs
+   * beside whatever decides); otherwise the old file stays as it is. True when the file was replaced.
    */
-  async write(name: string, text: string | Uint8Array | Iterable<string | Uint8Array>): Promise<void> {
+  async write(name: string, text: string | Uint8Array | Iterable<string | Uint8Array>, keep?: Promise<boolean>): Promise<boolean> {
     try {
       await mkdir(this.path, { recursive: true, mode: 0o700 }); // deleted while running: recreate
     } catch {
@@ -165,7 +167,12 @@ export class SigningDir {
       await handle.sync();
       await handle.close();
       handle = undefined;
+      if (keep && !(await keep.catch(() => false))) {
+        await rm(temporary, { force: true });
+        return false;
+      }
       await rename(temporary, target);
+      return true;
     } catch (cause) {
       await handle?.close().catch(() => {});
       await rm(temporary, { force: true }).catch(() => {});

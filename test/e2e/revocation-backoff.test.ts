@@ -4,6 +4,8 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
+import { readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { AuthProtocol } from '../../src/index.js';
 import { RevocationList } from '../../src/signing/revocations.js';
 import { startIdentityServer, type Fault, type IdentityServer } from '../../src/testing/index.js';
@@ -82,6 +84,22 @@ test('a revocation list answer cut short costs one download per failing refresh,
     // A refresh asked for (after a revocation, say) is one more download, not four.
     await assert.rejects(app.auth.protocol.revocations.refresh());
     assert.equal(idp.count(LIST) - mark, 2, 'one download per refresh');
+  } finally {
+    await idp.setFault(null);
+    await app.close();
+  }
+});
+
+test('a list that verifies but does not parse is not written to revoked.pem: the file keeps the last good list', async () => {
+  const signingDir = tempDir('kat-signing-');
+  const app = await startApp(idp, { auth_version: 'v3', revocation_cache_time: 60, signing_dir: signingDir });
+  try {
+    await app.auth.protocol.revocations.refresh();
+    const good = readFileSync(join(signingDir, 'revoked.pem'));
+    await idp.setFault('unparseable-revocation-list');
+    await assert.rejects(app.auth.protocol.revocations.refresh());
+    assert.ok(readFileSync(join(signingDir, 'revoked.pem')).equals(good), 'revoked.pem unchanged');
+    assert.deepEqual(readdirSync(signingDir).filter((name) => name.endsWith('.tmp')), [], 'no temporary file left');
   } finally {
     await idp.setFault(null);
     await app.close();
