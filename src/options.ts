@@ -44,7 +44,7 @@ export const OPTION_DECLARATIONS: readonly OptionDeclaration[] = [
   { name: 'auth_version', type: 'string', default: undefined, help: 'Identity API version to use: v2.0 or v3. Unset: discovered from the identity server, preferring v3.', choices: ['v2.0', 'v3', '2', '2.0', '3', 'v2'] },
   { name: 'delay_auth_decision', type: 'bool', default: false, help: 'Do not answer 401 for missing or invalid tokens: set X-Identity-Status: Invalid and let the application decide.' },
   { name: 'http_connect_timeout', type: 'int', default: undefined, help: 'Seconds to wait for the identity server (connection and answer). Unset: 10.' },
-  { name: 'http_request_max_retries', type: 'int', default: 3, help: 'How many times a failed request to the identity server is retried, with backoff.' },
+  { name: 'http_request_max_retries', type: 'int', default: 3, help: 'How many times a failed request to the identity server is retried, with backoff. Not the download of the revocation list: a failed refresh of the list waits for its own back-off.' },
   { name: 'admin_token', type: 'string', default: undefined, help: 'A fixed admin token for the identity server (bootstrap only; prefer admin_user/admin_password).', secret: true },
   { name: 'admin_user', type: 'string', default: undefined, help: 'Service user that validates tokens and fetches the revocation list.' },
   { name: 'admin_password', type: 'string', default: undefined, help: 'Password of admin_user.', secret: true },
@@ -176,7 +176,8 @@ export interface AuthTokenOptions {
   http_connect_timeout?: number | string;
   /**
    * `[keystone_authtoken] http_request_max_retries`. How many times a failed request to the identity server is
-   * retried, with backoff. Default: `3`.
+   * retried, with backoff. Not the download of the revocation list: a failed refresh of the list waits for its own
+   * back-off. Default: `3`.
    */
   http_request_max_retries?: number | string;
   /**

@@ -25,6 +25,12 @@ export interface IdentityRequest {
   label?: string;
   /** Retry on 5xx answers as well as on network failures. Default true for GET (never with `control`). */
   retryServerErrors?: boolean;
+  /**
+   * How many times this request is retried at once after a failure (transport, or 5xx with `retryServerErrors`),
+   * in place of http_request_max_retries. 0 for a request whose caller has its own retry (the revocation list's
+   * back-off).
+   */
+  maxRetries?: number;
   /** Aborts the request (and its retries) when it fires: the validation's deadline. Its reason is thrown. */
   signal?: AbortSignal;
   /**
@@ -294,15 +300,16 @@ export class IdentityClient {
     const endpoint = this.describeEndpoint(req.base);
     const plainUntil = this.plainHttp.get(url.origin);
     if (plainUntil !== undefined && plainUntil > Date.now()) throw plainHttpError(endpoint.what, url, label);
+    const maxRetries = Math.max(0, req.maxRetries ?? this.maxRetries);
     let lastError: unknown;
     let attempts = 0;
-    for (let attempt = 0; attempt <= this.maxRetries; attempt++) {
+    for (let attempt = 0; attempt <= maxRetries; attempt++) {
       if (attempt > 0) await sleep(Math.min(50 * 2 ** (attempt - 1), 1000), req.signal);
       if (req.signal?.aborted) throw req.signal.reason;
       attempts++;
       try {
         const response = await this.once(method, req, label);
-        if (response.status >= 500 && retryServerErrors && attempt < this.maxRetries) {
+        if (response.status >= 500 && retryServerErrors && attempt < maxRetries) {
           lastError = new IdentityServerError('ERR_IDENTITY_RESPONSE', `${label} answered ${response.status}`);
           continue;
         }

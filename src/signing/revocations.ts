@@ -183,7 +183,7 @@ export class RevocationList {
     const reader = new RevocationReader('pem', stored.bytes.length);
     try {
       reader.write(stored.bytes);
-      const entries = await this.read(reader, false);
+      const entries = await this.read(reader);
       if (this.revoked) return; // a fetch succeeded meanwhile
       this.revoked = entries;
       this.fetchedAt = stored.mtimeMs;
@@ -214,8 +214,10 @@ export class RevocationList {
           headers: { 'x-auth-token': admin },
           label: `GET ${path}`,
           maxBytes: this.deps.maxBytes,
-          // A 5xx is a failed refresh, which backs off: not retried at once.
+          // A 5xx or a transport failure (an answer cut short, a reset) is a failed refresh, which backs off: not
+          // retried at once, whatever http_request_max_retries (a retry would download the whole list again).
           retryServerErrors: false,
+          maxRetries: 0,
           // The list is read as it arrives (a large one on a worker thread), never held whole as text.
           sink: (status, headers) => {
             reader?.close();
@@ -232,8 +234,8 @@ export class RevocationList {
       if (response!.status !== 200 || !reader) {
         throw new IdentityServerError(response!.status === 401 || response!.status === 403 ? 'ERR_IDENTITY_AUTH' : 'ERR_IDENTITY_RESPONSE', `GET ${path} answered ${response!.status}`);
       }
-      let revoked = await this.read(reader, true);
-      if (this.revoked) revoked = await this.retain(this.revoked, revoked);
+      const current = this.revoked;
+      const revoked = await this.read(reader, async (fresh) => (current ? this.retain(current, fresh) : { entries: fresh, older: false }));
       this.revoked = revoked;
       this.fetchedAt = this.now();
       if (this.failures > 0 || this.source === 'signing_dir') this.deps.logger.info({ entries: revoked.size, failures: this.failures }, 'revocation list fetched from the identity server again');
@@ -264,28 +266,31 @@ export class RevocationList {
 
   /**
    * `fresh`, keeping each entry of `current` it drops before the entry's `expires` (Keystone lists a revoked
-   * token until it expires: a list without it is an older one, replayed or cached), with a warning.
+   * token until it expires: a list without it is an older one, replayed or cached), with a warning. `older` when
+   * it drops entries that expire later than a minute from now (closer ones may be clock skew): such a list is not
+   * written to revoked.pem, which keeps the list it holds.
    */
-  private async retain(current: RevocationEntries, fresh: RevocationEntries): Promise<RevocationEntries> {
+  private async retain(current: RevocationEntries, fresh: RevocationEntries): Promise<{ entries: RevocationEntries; older: boolean }> {
     const { entries, kept, keptBeyondGrace } = await mergeRevocations(current, fresh, Math.floor(this.now() / 1000));
     // Warned when more are dropped than the last list dropped: the same older list served again is not news.
     const news = keptBeyondGrace > this.keptBeyondGrace;
     this.keptBeyondGrace = keptBeyondGrace;
     if (news) {
       this.deps.logger.warn(
-        { dropped: kept, entries: fresh.size },
-        `the revocation list fetched drops ${kept} entries that have not expired (an older list: replayed on a plain-HTTP identity_uri, or served by a cache); they are kept until they expire`,
+        { dropped: kept, entries: fresh.size, file: this.deps.dir.file(REVOKED_FILE) },
+        `the revocation list fetched drops ${kept} entries that have not expired (an older list: replayed on a plain-HTTP identity_uri, or served by a cache); they are kept until they expire, and revoked.pem keeps the list it holds`,
       );
     } else if (kept > 0) this.deps.logger.debug({ dropped: kept }, 'the revocation list fetched drops entries within a minute of their expiry; kept until they expire');
-    return entries;
+    return { entries, older: keptBeyondGrace > 0 };
   }
 
   /**
-   * The list a reader was given, verified, then read into entries and (when `write`) written to revoked.pem: a
-   * small list on this thread (the file written while its ids are read); a large one on the reader's worker
-   * thread, the DER moved there once verified.
+   * The list a reader was given, verified, then read into entries. With `settle` (a fetched list), revoked.pem is
+   * written once `settle` has judged the entries: not when it finds an older list, nor when the entries cannot be
+   * read. A small list is read on this thread, its file written meanwhile and replaced after the judgement; a large
+   * one on the reader's worker thread (the DER moved there once verified), which writes the file after it.
    */
-  private async read(reader: RevocationReader, write: boolean): Promise<RevocationEntries> {
+  private async read(reader: RevocationReader, settle?: (fresh: RevocationEntries) => Promise<{ entries: RevocationEntries; older: boolean }>): Promise<RevocationEntries> {
     const signed = await reader.signed();
     const material = await this.deps.certificates.current();
     let verified: VerifiedToken;
@@ -296,21 +301,34 @@ export class RevocationList {
       verified = await this.verify(signed, await this.deps.certificates.refresh('revocation list signed by another certificate', material));
     }
     if (typeof signed === 'string') {
-      const writing = write ? this.store(signed) : undefined;
-      const [revoked] = await Promise.all([reader.entries(verified.content), writing]);
-      return revoked;
+      if (!settle) return reader.entries(verified.content);
+      let decide!: (store: boolean) => void;
+      const writing = this.store(signed, new Promise<boolean>((resolve) => (decide = resolve)));
+      try {
+        const { entries, older } = await settle(await reader.entries(verified.content));
+        decide(!older);
+        return entries;
+      } catch (error) {
+        decide(false);
+        throw error;
+      } finally {
+        await writing;
+      }
     }
-    const revoked = await reader.entries(verified.content, verified.der);
-    if (write) await this.storeLarge(reader);
-    else this.storedDigest = await reader.digest();
-    return revoked;
+    const fresh = await reader.entries(verified.content, verified.der);
+    if (!settle) {
+      this.storedDigest = await reader.digest();
+      return fresh;
+    }
+    const { entries, older } = await settle(fresh);
+    if (!older) await this.storeLarge(reader);
+    return entries;
   }
 
-  /** Writes a small list's PEM to revoked.pem. */
-  private async store(pem: string): Promise<void> {
+  /** Writes a small list's PEM to revoked.pem, replacing the file only when `keep` resolves true. */
+  private async store(pem: string, keep: Promise<boolean>): Promise<void> {
     try {
-      await this.deps.dir.write(REVOKED_FILE, pem);
-      this.storedDigest = undefined;
+      if (await this.deps.dir.write(REVOKED_FILE, pem, keep)) this.storedDigest = undefined;
     } catch (error) {
       this.storedDigest = undefined;
       this.deps.logger.error({ error: (error as Error).message }, 'cannot write revoked.pem; the list stays in memory');

@@ -147,13 +147,15 @@ export class SigningDir {
 
   /**
    * Writes atomically: readers see the old file or the new one, never half of one. On failure (read-only,
-   * full disk) nothing is left behind and SigningDirWriteError is thrown.
+   * full disk) nothing is left behind and SigningDirWriteError is thrown. With `keep`, the new file replaces the
+   * old one only when `keep` resolves true (it is awaited once the new bytes are written, so that the writing runs
+   * beside whatever decides); otherwise the old file stays as it is. True when the file was replaced.
    */
-  async write(name: string, text: string | Uint8Array | Iterable<string | Uint8Array>): Promise<void> {
-    await this.writeWith(name, async (handle) => {
+  async write(name: string, text: string | Uint8Array | Iterable<string | Uint8Array>, keep?: Promise<boolean>): Promise<boolean> {
+    return this.writeWith(name, async (handle) => {
       if (typeof text === 'string' || text instanceof Uint8Array) await handle.writeFile(text);
       else for (const piece of text) await handle.writeFile(piece); // each from the current position, written whole
-      return true;
+      return keep ? keep.catch(() => false) : true;
     });
   }
 

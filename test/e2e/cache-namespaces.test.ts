@@ -1,9 +1,8 @@
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync, spawnSync } from 'node:child_process';
-import { startIdentityServer, type IdentityServer } from '../../src/testing/index.js';
 import { hashToken } from '../../src/index.js';
-import { Memcached } from '../helpers/memcached.js';
+import { idp, memcached, useIdentityServerAndMemcached } from '../helpers/identity-and-memcached.js';
 import { startApp } from '../helpers/app.js';
 
 /**
@@ -12,16 +11,7 @@ import { startApp } from '../helpers/app.js';
  * MD5 of revoked tokens is public (the revocation list publishes it), so this is within anyone's reach.
  */
 
-let idp: IdentityServer;
-let memcached: Memcached;
-before(async () => {
-  idp = await startIdentityServer();
-  memcached = await Memcached.start();
-});
-after(async () => {
-  await memcached?.stop();
-  await idp?.close();
-});
+useIdentityServerAndMemcached();
 
 for (const hashAlgorithms of ['md5', 'sha256,md5']) {
   test(`in memory (hash_algorithms ${hashAlgorithms}): a PKI token's hash sent as an online token is not that token`, async () => {

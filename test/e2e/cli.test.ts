@@ -3,41 +3,8 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { chmodSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
 import { startIdentityServer, type IdentityServer } from '../../src/testing/index.js';
-import { tempDir } from '../helpers/app.js';
-
-const cli = fileURLToPath(new URL('../../src/cli/main.ts', import.meta.url));
-
-/** Runs the command as a child process (asynchronously: the identity server lives in this process). */
-function run(args: string[], input?: string): Promise<{ code: number; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    const child = execFile(process.execPath, ['--import', 'tsx', cli, ...args], { encoding: 'utf8' }, (error, stdout, stderr) => {
-      resolve({ code: error ? ((error as { code?: number }).code ?? 1) : 0, stdout, stderr });
-    });
-    if (input !== undefined) child.stdin!.end(input);
-  });
-}
-
-async function doctorJson(idp: IdentityServer, extra: string[] = [], admin = idp.adminCredentials) {
-  const args = ['doctor', '--json', '--identity-uri', idp.url, '--admin-user', admin.admin_user, '--admin-password', admin.admin_password, '--admin-tenant-name', admin.admin_tenant_name, '--www-authenticate-uri', 'http://keystone.example.test:5000/', ...extra];
-  const result = await run(args);
-  let report: { ok: boolean; checks: { group: string; name: string; status: string; evidence: string; fix?: string }[] };
-  try {
-    report = JSON.parse(result.stdout);
-  } catch {
-    assert.fail(`doctor printed no JSON (exit ${result.code}):\n${result.stdout}\n${result.stderr}`);
-  }
-  const failures = report.checks.filter((c) => c.status === 'failure');
-  return { ...result, report, failures, find: (name: string) => report.checks.find((c) => c.name === name) };
-}
-
-function privateDir(): string {
-  const dir = tempDir('kat-doctor-');
-  chmodSync(dir, 0o700);
-  return dir;
-}
+import { cli, doctorJson, privateDir, runCli } from '../helpers/cli.js';
 
 let idp: IdentityServer;
 before(async () => {
@@ -61,15 +28,15 @@ function assertNoControls(text: string, what: string): void {
 
 test('inspect and doctor --token print the names a token carries with their control characters escaped (no window title, clipboard write, hidden text or reordering)', async () => {
   const token = await idp.issueToken(HOSTILE);
-  const inspected = await run(['inspect', token]);
+  const inspected = await runCli(['inspect', token]);
   assert.equal(inspected.code, 0, inspected.stderr);
   assertNoControls(inspected.stdout, 'inspect');
   assert.match(inspected.stdout, /eve\\x1b\]0;owned\\x07/, 'shown, escaped');
   assert.match(inspected.stdout, /rev\\u\{202e\}ersed/);
-  const json = await run(['inspect', token, '--json']);
+  const json = await runCli(['inspect', token, '--json']);
   assertNoControls(json.stdout, 'inspect --json');
   assert.deepEqual(JSON.parse(json.stdout).body.roles, HOSTILE.roles, 'the JSON still says exactly what the token says');
-  const doctor = await run(['doctor', '--identity-uri', idp.url, '--admin-user', 'admin', '--admin-password', 'secret', '--admin-tenant-name', 'service', '--signing-dir', privateDir(), '--www-authenticate-uri', 'http://x/', '--token', token]);
+  const doctor = await runCli(['doctor', '--identity-uri', idp.url, '--admin-user', 'admin', '--admin-password', 'secret', '--admin-tenant-name', 'service', '--signing-dir', privateDir(), '--www-authenticate-uri', 'http://x/', '--token', token]);
   assertNoControls(doctor.stdout, 'doctor --token');
   assert.match(doctor.stdout, /VALID: user eve\\x1b/);
   const online = await doctorJson(idp, ['--signing-dir', privateDir(), '--token', await idp.issueToken({ ...HOSTILE, format: 'uuid' })]);
@@ -78,10 +45,10 @@ test('inspect and doctor --token print the names a token carries with their cont
 });
 
 test('the CLI suggests the closest of its own flags, and takes the service password from KEYSTONE_AUTHTOKEN_PASSWORD / _ADMIN_PASSWORD instead of the command line', async () => {
-  const tokn = await run(['doctor', '--tokn', 'x']);
+  const tokn = await runCli(['doctor', '--tokn', 'x']);
   assert.equal(tokn.code, 2);
   assert.match(tokn.stderr, /unknown flag --tokn; did you mean --token\?/);
-  assert.match((await run(['inspect', '--signing-dri', '/x'])).stderr, /did you mean --signing-dir\?/);
+  assert.match((await runCli(['inspect', '--signing-dri', '/x'])).stderr, /did you mean --signing-dir\?/);
   const args = ['doctor', '--json', '--identity-uri', idp.url, '--admin-user', idp.adminCredentials.admin_user, '--admin-tenant-name', idp.adminCredentials.admin_tenant_name, '--www-authenticate-uri', 'http://x/', '--signing-dir', privateDir()];
   const viaEnv = await new Promise<{ stdout: string; stderr: string; code: number }>((resolve) => {
     execFile(process.execPath, ['--import', 'tsx', cli, ...args], { encoding: 'utf8', env: { ...process.env, KEYSTONE_AUTHTOKEN_ADMIN_PASSWORD: idp.adminCredentials.admin_password } }, (error, stdout, stderr) => resolve({ code: error ? 1 : 0, stdout, stderr }));
@@ -89,6 +56,6 @@ test('the CLI suggests the closest of its own flags, and takes the service passw
   assert.equal(viaEnv.code, 0, viaEnv.stdout);
   assert.equal(JSON.parse(viaEnv.stdout).checks.find((c: { name: string }) => c.name === 'authentication').status, 'ok');
   assert.doesNotMatch(viaEnv.stdout + viaEnv.stderr, new RegExp(idp.adminCredentials.admin_password));
-  const onCommandLine = await run([...args, '--admin-password', idp.adminCredentials.admin_password]);
+  const onCommandLine = await runCli([...args, '--admin-password', idp.adminCredentials.admin_password]);
   assert.match(onCommandLine.stderr, /--admin-password on the command line is visible to other users .*KEYSTONE_AUTHTOKEN_ADMIN_PASSWORD/);
 });

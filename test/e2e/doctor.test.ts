@@ -1,44 +1,13 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { chmodSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { createTestPki, issueCertificate, startIdentityServer, type IdentityServer } from '../../src/testing/index.js';
 import { tempDir } from '../helpers/app.js';
+import { cli, doctorJson, privateDir, runCli } from '../helpers/cli.js';
 import { readOnlyDir } from '../helpers/filesystems.js';
 import { token as fixtureToken, pkiPath } from '../helpers/fixtures.js';
-
-const cli = fileURLToPath(new URL('../../src/cli/main.ts', import.meta.url));
-
-/** Runs the command as a child process (asynchronously: the identity server lives in this process). */
-function run(args: string[], input?: string): Promise<{ code: number; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    const child = execFile(process.execPath, ['--import', 'tsx', cli, ...args], { encoding: 'utf8' }, (error, stdout, stderr) => {
-      resolve({ code: error ? ((error as { code?: number }).code ?? 1) : 0, stdout, stderr });
-    });
-    if (input !== undefined) child.stdin!.end(input);
-  });
-}
-
-async function doctorJson(idp: IdentityServer, extra: string[] = [], admin = idp.adminCredentials) {
-  const args = ['doctor', '--json', '--identity-uri', idp.url, '--admin-user', admin.admin_user, '--admin-password', admin.admin_password, '--admin-tenant-name', admin.admin_tenant_name, '--www-authenticate-uri', 'http://keystone.example.test:5000/', ...extra];
-  const result = await run(args);
-  let report: { ok: boolean; checks: { group: string; name: string; status: string; evidence: string; fix?: string }[] };
-  try {
-    report = JSON.parse(result.stdout);
-  } catch {
-    assert.fail(`doctor printed no JSON (exit ${result.code}):\n${result.stdout}\n${result.stderr}`);
-  }
-  const failures = report.checks.filter((c) => c.status === 'failure');
-  return { ...result, report, failures, find: (name: string) => report.checks.find((c) => c.name === name) };
-}
-
-function privateDir(): string {
-  const dir = tempDir('kat-doctor-');
-  chmodSync(dir, 0o700);
-  return dir;
-}
 
 let idp: IdentityServer;
 before(async () => {
@@ -149,7 +118,7 @@ test('doctor --token gives the verdict and the precise reason for a revoked toke
   assert.match(result.find('verdict')!.evidence, /REFUSED \(ERR_TOKEN_REVOKED\)/);
   const valid = await idp.issueToken({ user: 'alice' });
   const args = ['doctor', '--identity-uri', idp.url, '--admin-user', 'admin', '--admin-password', 'secret', '--admin-tenant-name', 'service', '--signing-dir', privateDir(), '--www-authenticate-uri', 'http://x/', '--token', '-'];
-  const human = await run(args, valid);
+  const human = await runCli(args, valid);
   assert.equal(human.code, 0, human.stdout);
   assert.match(human.stdout, /VALID: user alice/);
   assert.doesNotMatch(human.stdout, /\u001b\[/, 'no colour when not on a terminal');
@@ -160,20 +129,20 @@ test('doctor reads a service config file and flags risky options; usage errors e
   const conf = join(dir, 'api.conf');
   mkdirSync(join(dir, 'signing'), { mode: 0o700 });
   writeFileSync(conf, `[keystone_authtoken]\nidentity_uri = ${idp.url}\nwww_authenticate_uri = http://x/\nadmin_user = admin\nadmin_password = secret\nadmin_tenant_name = service\nsigning_dir = ${join(dir, 'signing')}\nrevocation_cache_time = 0\nmemcache_pool_maxsize = 4\n`);
-  const result = await run(['doctor', '--config', conf, '--json']);
+  const result = await runCli(['doctor', '--config', conf, '--json']);
   const report = JSON.parse(result.stdout);
   const warning = report.checks.find((c: { name: string }) => c.name === 'revocation_cache_time');
   assert.equal(warning.status, 'warning');
   assert.match(report.checks.find((c: { name: string }) => c.name === 'options for Python services only').evidence, /memcache_pool_maxsize/);
-  assert.equal((await run(['doctor', '--identity-url', 'http://x'])).code, 2);
-  assert.match((await run(['doctor', '--identity-url', 'http://x'])).stderr, /did you mean --identity-uri/);
-  assert.equal((await run(['frobnicate'])).code, 2);
-  assert.equal((await run([])).code, 2);
+  assert.equal((await runCli(['doctor', '--identity-url', 'http://x'])).code, 2);
+  assert.match((await runCli(['doctor', '--identity-url', 'http://x'])).stderr, /did you mean --identity-uri/);
+  assert.equal((await runCli(['frobnicate'])).code, 2);
+  assert.equal((await runCli([])).code, 2);
 });
 
 test('inspect describes a token offline and explains a refusal', async () => {
   const token = fixtureToken('v3-5k', 'pki');
-  const offline = await run(['inspect', token, '--json']);
+  const offline = await runCli(['inspect', token, '--json']);
   assert.equal(offline.code, 0);
   const report = JSON.parse(offline.stdout);
   assert.equal(report.format, 'pki');
@@ -183,39 +152,39 @@ test('inspect describes a token offline and explains a refusal', async () => {
   assert.equal(report.cms[0].signedAttributes, 'absent (-noattr)');
   assert.equal(report.body.user, 'alice (alice-user-id) in domain Default');
   assert.equal(report.body.catalogServices, 5);
-  const verified = await run(['inspect', token, '--signing-cert', pkiPath('signing-rsa.pem'), '--ca', pkiPath('ca-chain.pem')]);
+  const verified = await runCli(['inspect', token, '--signing-cert', pkiPath('signing-rsa.pem'), '--ca', pkiPath('ca-chain.pem')]);
   assert.equal(verified.code, 0);
   assert.match(verified.stdout, /valid signature/);
-  const refused = await run(['inspect', '-', '--signing-cert', pkiPath('signing-rsa2.pem'), '--ca', pkiPath('ca-chain.pem')], token);
+  const refused = await runCli(['inspect', '-', '--signing-cert', pkiPath('signing-rsa2.pem'), '--ca', pkiPath('ca-chain.pem')], token);
   assert.equal(refused.code, 1);
   assert.match(refused.stdout, /ERR_SIGNER_MISMATCH/);
-  const garbage = await run(['inspect', 'MIIgarbage', '--json']);
+  const garbage = await runCli(['inspect', 'MIIgarbage', '--json']);
   assert.equal(garbage.code, 1);
   assert.equal(JSON.parse(garbage.stdout).error.code, 'ERR_TOKEN_MALFORMED');
 });
 
 test('the CLI: --version, help per command, NO_COLOR on a terminal, inspect --json keys in camelCase, an online token never printed', async () => {
-  const version = await run(['--version']);
+  const version = await runCli(['--version']);
   assert.equal(version.code, 0);
   assert.equal(version.stdout.trim(), JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')).version);
-  const doctorHelp = await run(['doctor', '--help']);
+  const doctorHelp = await runCli(['doctor', '--help']);
   assert.equal(doctorHelp.code, 0);
   assert.match(doctorHelp.stdout, /^usage: keystone-authtoken doctor/);
   assert.doesNotMatch(doctorHelp.stdout, /keystone-authtoken inspect/);
-  assert.match((await run(['inspect', '--help'])).stdout, /^usage: keystone-authtoken inspect/);
-  const unknown = await run(['inspect', '--frobnicate']);
+  assert.match((await runCli(['inspect', '--help'])).stdout, /^usage: keystone-authtoken inspect/);
+  const unknown = await runCli(['inspect', '--frobnicate']);
   assert.equal(unknown.code, 2);
   assert.match(unknown.stderr, /unknown flag --frobnicate/);
 
   const online = 'gAAAAABonline-fernet-token-value-123';
-  const inspected = JSON.parse((await run(['inspect', online, '--json'])).stdout);
+  const inspected = JSON.parse((await runCli(['inspect', online, '--json'])).stdout);
   assert.deepEqual(Object.keys(inspected), ['format', 'length', 'logId', 'kind', 'note', 'validation']);
   assert.equal(inspected.kind, 'unknown');
   assert.ok(!JSON.stringify(inspected).includes(online), 'the token is not printed under a hash label');
-  const uuid = JSON.parse((await run(['inspect', await idp.issueToken({ format: 'uuid' }), '--json'])).stdout);
+  const uuid = JSON.parse((await runCli(['inspect', await idp.issueToken({ format: 'uuid' }), '--json'])).stdout);
   assert.equal(uuid.kind, 'uuid');
   const keys = (value: unknown): string[] => value && typeof value === 'object' ? Object.entries(value).flatMap(([k, v]) => [k, ...keys(v)]) : [];
-  const pkiReport = JSON.parse((await run(['inspect', fixtureToken('v3-5k', 'pki'), '--json'])).stdout);
+  const pkiReport = JSON.parse((await runCli(['inspect', fixtureToken('v3-5k', 'pki'), '--json'])).stdout);
   for (const key of keys(pkiReport)) assert.match(key, /^([a-z][a-zA-Z0-9]*|\d+)$/, `camelCase key ${key}`);
 
   // On a terminal (script gives the command one), colours unless NO_COLOR is set. The environment is set

@@ -1,63 +1,13 @@
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { randomBytes } from 'node:crypto';
-import { AuthProtocol } from '../../src/index.js';
-import { KeystoneApi, realKeystone } from '../helpers/keystone-api.js';
-import { CapturingLogger, tempDir } from '../helpers/app.js';
+import { useKeystoneService } from '../helpers/keystone-service.js';
 
 /**
  * Hostile traffic against a real Keystone 22 (Fernet, under uwsgi, which drops the connection for an X-Subject-Token
  * of about 4 KB): garbage tokens must never open the process-wide circuit breaker.
  */
 
-const suffix = randomBytes(3).toString('hex');
-const SERVICE = { name: `brk-svc-${suffix}`, password: 'brk-svc-pw', project: `brk-svc-p-${suffix}` };
-let keystone: Awaited<ReturnType<typeof realKeystone>>;
-let api: KeystoneApi;
-let user: { name: string; password: string; project: string };
-const stops: (() => Promise<void>)[] = [];
-
-before(async () => {
-  keystone = await realKeystone();
-  stops.push(() => keystone.stop());
-  api = new KeystoneApi(keystone.url, keystone.adminPassword);
-  await api.login();
-  await api.serviceUser(SERVICE.name, SERVICE.password, SERVICE.project);
-  user = { name: `brk-user-${suffix}`, password: 'brk-user-pw', project: `brk-p-${suffix}` };
-  const project = await api.project(user.project);
-  const created = await api.user(user.name, user.password);
-  await api.grant((await api.role('member')).id, created.id, { project: project.id });
-});
-
-after(async () => {
-  for (const stop of stops.reverse()) await stop().catch(() => {});
-});
-
-function section(extra: Record<string, string> = {}): Record<string, string> {
-  return {
-    www_authenticate_uri: 'http://keystone.example.test:5000/',
-    auth_type: 'password',
-    auth_url: `${keystone.url}/v3`,
-    username: SERVICE.name,
-    password: SERVICE.password,
-    user_domain_name: 'Default',
-    project_name: SERVICE.project,
-    project_domain_name: 'Default',
-    interface: 'public',
-    service_token_roles_required: 'true',
-    ...extra,
-  };
-}
-
-function protocolFor(extra: Record<string, unknown> = {}): AuthProtocol {
-  // Generous timeouts: a loaded test machine's Keystone can take over 10 s to answer, and timeouts are not under test here.
-  const protocol = new AuthProtocol({ ...section(), signing_dir: tempDir(), logger: new CapturingLogger(), http_request_max_retries: 0, http_connect_timeout: 60, validationDeadline: 120, ...extra });
-  stops.push(() => protocol.close());
-  return protocol;
-}
-
-const userToken = async () =>
-  (await api.authenticate({ user: { name: user.name, domain: { id: 'default' }, password: user.password } }, { project: { name: user.project, domain: { id: 'default' } } })).token;
+const { protocolFor, userToken } = useKeystoneService('brk');
 const garbage = (i: number, length = 5000) => `gAAAAA${i}-`.padEnd(length, 'x');
 
 for (const count of [5, 50]) {

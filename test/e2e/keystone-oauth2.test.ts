@@ -1,9 +1,8 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import express from 'express';
-import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { oauth2Token, type AuthTokenMiddleware, type AuthTokenOptions } from '../../src/index.js';
+import { startEchoApp } from '../helpers/echo-app.js';
+import { headerDifferences } from '../helpers/header-differences.js';
 import { KeystoneApi, realKeystone, startPythonMiddleware } from '../helpers/keystone-api.js';
 import { CapturingLogger } from '../helpers/app.js';
 
@@ -38,22 +37,7 @@ let expiringAt = 0;
 async function startNode(options: AuthTokenOptions) {
   const logger = new CapturingLogger();
   const auth = oauth2Token({ ...options, logger, http_request_max_retries: 0 });
-  const app = express();
-  app.use(auth);
-  app.use((req, res) => {
-    const seen: Record<string, string> = {};
-    for (const [name, value] of Object.entries(req.headers)) seen[name] = String(value);
-    res.json({ seen });
-  });
-  const server: Server = await new Promise((resolve) => {
-    const s = createServer({ maxHeaderSize: 64 * 1024 }, app).listen(0, '127.0.0.1', () => resolve(s));
-  });
-  stops.push(async () => {
-    server.closeAllConnections?.();
-    await new Promise((resolve) => server.close(resolve));
-    await auth.close();
-  });
-  return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, auth, logger };
+  return { url: await startEchoApp(auth, stops), auth, logger };
 }
 
 function section(url: string, extra: Record<string, string> = {}): Record<string, string> {
@@ -162,12 +146,8 @@ function differences(ours: Outcome, theirs: Outcome): string[] {
     if (!ours.www?.startsWith('Bearer realm="OpenStack"') || !ours.www.endsWith(`, ${theirs.www}`)) found.push(`WWW-Authenticate ${ours.www} vs Python ${theirs.www}`);
   } else if (ours.www !== null && ours.status === theirs.status) found.push(`WWW-Authenticate ${ours.www} vs Python (none)`);
   if (ours.status === 401 && theirs.status === 401 && JSON.stringify(ours.body) !== JSON.stringify(theirs.body)) found.push(`body ${JSON.stringify(ours.body)} vs Python ${JSON.stringify(theirs.body)}`);
-  for (const name of new Set([...Object.keys(ours.headers), ...Object.keys(theirs.headers)])) {
-    const [a, b] = [ours.headers[name], theirs.headers[name]];
-    if (name === 'x-identity-status' && b === undefined && a === 'Confirmed') continue; // IDENTITY_STATUS
-    const same = name === 'x-service-catalog' && a && b ? JSON.stringify(JSON.parse(a)) === JSON.stringify(JSON.parse(b)) : a === b;
-    if (!same) found.push(`${name}: ${a === undefined ? '(absent)' : JSON.stringify(a).slice(0, 60)} vs Python ${b === undefined ? '(absent)' : JSON.stringify(b).slice(0, 60)}`);
-  }
+  // IDENTITY_STATUS aside.
+  found.push(...headerDifferences(ours.headers, theirs.headers, 60, (name, a, b) => name === 'x-identity-status' && b === undefined && a === 'Confirmed'));
   return found;
 }
 

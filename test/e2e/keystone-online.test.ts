@@ -1,13 +1,12 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import express from 'express';
-import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { spawnSync } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { authToken, loadConfig, type AuthTokenMiddleware } from '../../src/index.js';
+import { startEchoApp } from '../helpers/echo-app.js';
+import { headerDifferences } from '../helpers/header-differences.js';
 import { KeystoneApi, realKeystone, startPythonMiddleware } from '../helpers/keystone-api.js';
 import { CapturingLogger, tempDir } from '../helpers/app.js';
 
@@ -39,22 +38,7 @@ let expiringAt = 0;
 async function startNode(configPath: string) {
   const logger = new CapturingLogger();
   const auth = authToken({ ...loadConfig(configPath), logger, http_request_max_retries: 0 });
-  const app = express();
-  app.use(auth);
-  app.use((req, res) => {
-    const seen: Record<string, string> = {};
-    for (const [name, value] of Object.entries(req.headers)) seen[name] = String(value);
-    res.json({ seen });
-  });
-  const server: Server = await new Promise((resolve) => {
-    const s = createServer({ maxHeaderSize: 64 * 1024 }, app).listen(0, '127.0.0.1', () => resolve(s));
-  });
-  stops.push(async () => {
-    server.closeAllConnections?.();
-    await new Promise((resolve) => server.close(resolve));
-    await auth.close();
-  });
-  return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, auth, logger };
+  return { url: await startEchoApp(auth, stops), auth, logger };
 }
 
 function serviceSection(url: string, extra: Record<string, string> = {}): Record<string, string> {
@@ -176,11 +160,7 @@ function differences(ours: Outcome, theirs: Outcome): string[] {
   const found: string[] = [];
   if (ours.status !== theirs.status) found.push(`status ${ours.status} vs Python ${theirs.status}`);
   if (ours.www !== theirs.www) found.push(`WWW-Authenticate ${ours.www} vs Python ${theirs.www}`);
-  for (const name of new Set([...Object.keys(ours.headers), ...Object.keys(theirs.headers)])) {
-    const [a, b] = [ours.headers[name], theirs.headers[name]];
-    const same = name === 'x-service-catalog' && a && b ? JSON.stringify(JSON.parse(a)) === JSON.stringify(JSON.parse(b)) : a === b;
-    if (!same) found.push(`${name}: ${a === undefined ? '(absent)' : JSON.stringify(a).slice(0, 80)} vs Python ${b === undefined ? '(absent)' : JSON.stringify(b).slice(0, 80)}`);
-  }
+  found.push(...headerDifferences(ours.headers, theirs.headers, 80));
   return found;
 }
 

@@ -10,6 +10,7 @@ import { MemcachedStore } from '../../src/cache/memcached-store.js';
 import { loadMemcachedTls } from '../../src/cache/memcached-tls.js';
 import { Memcached, freePort, memcachedBinary } from '../helpers/memcached.js';
 import { CapturingLogger, tempDir } from '../helpers/app.js';
+import { PYTHON_TOKEN_CACHE } from '../helpers/python-token-cache.js';
 import { CA_EXTENSIONS, OpensslPki, type OpensslCertificate } from '../helpers/openssl-pki.js';
 
 /**
@@ -205,20 +206,6 @@ test('memcache_tls_allowed_ciphers is applied (TLS 1.2 and below; TLS 1.3 suites
   }
 });
 
-const PY = `
-import sys, json, logging
-from keystonemiddleware.auth_token import _cache
-mode, server, strategy, secret, token_id = sys.argv[1:6]
-log = logging.getLogger('interop')
-kwargs = dict(cache_time=300, memcached_servers=[server], use_advanced_pool=False)
-cache = _cache.TokenCache(log, **kwargs) if strategy == 'None' else _cache.SecureTokenCache(log, strategy, secret, **kwargs)
-cache.initialize({})
-if mode == 'write':
-    cache.set(token_id, json.loads(sys.stdin.read()))
-else:
-    print(json.dumps(cache.get(token_id)))
-`;
-
 test('entries written over TLS are the bytes Python keystonemiddleware 10.1 reads and writes (over the same memcached\'s plain listener: 10.1 has no memcache_tls_*)', async (t) => {
   const opts = spawnSync('/usr/bin/python3', ['-c', 'from keystonemiddleware.auth_token import _opts; print(any(o.name.startswith("memcache_tls") for o in _opts._OPTS))'], { encoding: 'utf8' });
   assert.equal(opts.status, 0, `python3-keystonemiddleware is required (apt-get install -y python3-keystonemiddleware): ${opts.stderr}`);
@@ -230,18 +217,18 @@ test('entries written over TLS are the bytes Python keystonemiddleware 10.1 read
     try {
       // Python writes (plain listener), we read over TLS.
       const pyToken = `python-${strategy}-${Date.now()}`;
-      execFileSync('/usr/bin/python3', ['-c', PY, 'write', `127.0.0.1:${plainPort}`, strategy, secret, pyToken], { input: JSON.stringify(tokenBody({ user: 'from-python' })) });
+      execFileSync('/usr/bin/python3', ['-c', PYTHON_TOKEN_CACHE, 'write', `127.0.0.1:${plainPort}`, strategy, secret, pyToken], { input: JSON.stringify(tokenBody({ user: 'from-python' })) });
       const read = await shared.get(pyToken, 'online', [pyToken]);
       assert.ok(read?.valid, `${strategy}: Python's entry read over TLS`);
       assert.equal(read.valid && read.identity.user.id, 'from-python-id');
       // We write over TLS, Python reads (plain listener).
       const ourToken = `node-${strategy}-${Date.now()}`;
       await shared.set(ourToken, { ...read, identity: { ...read.identity, body: tokenBody({ user: 'from-node' }) } }, 300);
-      const fromPython = JSON.parse(execFileSync('/usr/bin/python3', ['-c', PY, 'read', `127.0.0.1:${plainPort}`, strategy, secret, ourToken], { encoding: 'utf8' }));
+      const fromPython = JSON.parse(execFileSync('/usr/bin/python3', ['-c', PYTHON_TOKEN_CACHE, 'read', `127.0.0.1:${plainPort}`, strategy, secret, ourToken], { encoding: 'utf8' }));
       assert.equal(fromPython[0].token.user.id, 'from-node-id', `${strategy}: our TLS-written entry read by Python`);
       await shared.set(`invalid-${ourToken}`, { valid: false, code: 'ERR_TOKEN_INVALID', message: 'x' }, 300);
       // No negative entries are written (as keystonemiddleware 10.1 writes none): Python finds nothing.
-      assert.equal(JSON.parse(execFileSync('/usr/bin/python3', ['-c', PY, 'read', `127.0.0.1:${plainPort}`, strategy, secret, `invalid-${ourToken}`], { encoding: 'utf8' })), null);
+      assert.equal(JSON.parse(execFileSync('/usr/bin/python3', ['-c', PYTHON_TOKEN_CACHE, 'read', `127.0.0.1:${plainPort}`, strategy, secret, `invalid-${ourToken}`], { encoding: 'utf8' })), null);
       row(`Python 10.1 interop, ${strategy}`, 'Python-written entry read over TLS; TLS-written valid entry read by Python; no negative entry written');
     } finally {
       await shared.close();

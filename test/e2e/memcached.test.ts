@@ -1,26 +1,17 @@
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile, execFileSync, spawnSync } from 'node:child_process';
 import { promisify } from 'node:util';
 import { fileURLToPath } from 'node:url';
-import { startIdentityServer, tokenBody, type IdentityServer } from '../../src/testing/index.js';
+import { tokenBody } from '../../src/testing/index.js';
 import { SharedTokenCache } from '../../src/cache/shared-cache.js';
 import { MemcachedStore } from '../../src/cache/memcached-store.js';
 import { deriveKeys, protectedCacheKey } from '../../src/cache/memcache-crypt.js';
-import { Memcached } from '../helpers/memcached.js';
+import { idp, memcached, useIdentityServerAndMemcached } from '../helpers/identity-and-memcached.js';
+import { PYTHON_TOKEN_CACHE } from '../helpers/python-token-cache.js';
 import { CapturingLogger, startApp } from '../helpers/app.js';
 
-let idp: IdentityServer;
-let memcached: Memcached;
-before(async () => {
-  idp = await startIdentityServer();
-  memcached = await Memcached.start();
-});
-after(async () => {
-  // memcached may have failed to start (not installed): the identity server must close all the same.
-  await memcached?.stop();
-  await idp?.close();
-});
+useIdentityServerAndMemcached();
 
 const child = fileURLToPath(new URL('../helpers/validate-in-child.ts', import.meta.url));
 /** Runs one middleware instance in its own process (asynchronously: the identity server lives in this one). */
@@ -90,20 +81,6 @@ function python(): boolean {
   return spawnSync('/usr/bin/python3', ['-c', 'import keystonemiddleware.auth_token._cache, memcache'], { stdio: 'ignore' }).status === 0;
 }
 
-const PY = `
-import sys, json, logging
-from keystonemiddleware.auth_token import _cache
-mode, server, strategy, secret, token_id = sys.argv[1:6]
-log = logging.getLogger('interop')
-kwargs = dict(cache_time=300, memcached_servers=[server], use_advanced_pool=False)
-cache = _cache.TokenCache(log, **kwargs) if strategy == 'None' else _cache.SecureTokenCache(log, strategy, secret, **kwargs)
-cache.initialize({})
-if mode == 'write':
-    cache.set(token_id, json.loads(sys.stdin.read()))
-else:
-    print(json.dumps(cache.get(token_id)))
-`;
-
 for (const strategy of ['None', 'MAC', 'ENCRYPT']) {
   test(`Python's keystonemiddleware and this library read each other's memcached entries (${strategy})`, async (t) => {
     if (!python()) {
@@ -118,7 +95,7 @@ for (const strategy of ['None', 'MAC', 'ENCRYPT']) {
       const pyToken = await idp.issueToken({ user: 'from-python' });
       const pyId = pyToken;
       const body = tokenBody({ user: 'from-python' });
-      execFileSync('/usr/bin/python3', ['-c', PY, 'write', memcached.address, strategy, secret, pyId], { input: JSON.stringify(body) });
+      execFileSync('/usr/bin/python3', ['-c', PYTHON_TOKEN_CACHE, 'write', memcached.address, strategy, secret, pyId], { input: JSON.stringify(body) });
       const read = await shared.get(pyId, 'pki', [pyId]);
       assert.ok(read?.valid, 'entry written by Python is readable');
       assert.equal(read.valid && read.identity.user.id, 'from-python-id');
@@ -128,11 +105,11 @@ for (const strategy of ['None', 'MAC', 'ENCRYPT']) {
       const identity = (await shared.get(pyId, 'pki', [pyId]))!;
       assert.ok(identity.valid);
       await shared.set(ourId, { ...identity, identity: { ...identity.identity, body: tokenBody({ user: 'from-node' }) } }, 300);
-      const fromPython = JSON.parse(execFileSync('/usr/bin/python3', ['-c', PY, 'read', memcached.address, strategy, secret, ourId], { encoding: 'utf8' }));
+      const fromPython = JSON.parse(execFileSync('/usr/bin/python3', ['-c', PYTHON_TOKEN_CACHE, 'read', memcached.address, strategy, secret, ourId], { encoding: 'utf8' }));
       assert.equal(fromPython[0].token.user.id, 'from-node-id');
       // No negative entries, as keystonemiddleware 10.1 writes none: Python finds nothing for an invalid token.
       await shared.set('f'.repeat(32), { valid: false, code: 'ERR_TOKEN_INVALID', message: 'x' }, 300);
-      assert.equal(JSON.parse(execFileSync('/usr/bin/python3', ['-c', PY, 'read', memcached.address, strategy, secret, 'f'.repeat(32)], { encoding: 'utf8' })), null);
+      assert.equal(JSON.parse(execFileSync('/usr/bin/python3', ['-c', PYTHON_TOKEN_CACHE, 'read', memcached.address, strategy, secret, 'f'.repeat(32)], { encoding: 'utf8' })), null);
     } finally {
       await shared.close();
     }

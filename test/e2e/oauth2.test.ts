@@ -1,4 +1,4 @@
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { AddressInfo } from 'node:net';
 import { createServer } from 'node:http';
@@ -8,8 +8,7 @@ import Koa from 'koa';
 import { Hono } from 'hono';
 import { serve } from '@hono/node-server';
 import { bearerToken, keystoneFastify, keystoneHono, keystoneKoa, oauth2Token, type AuthTokenOptions } from '../../src/index.js';
-import { startIdentityServer, type IdentityServer } from '../../src/testing/index.js';
-import { Memcached } from '../helpers/memcached.js';
+import { idp, memcached, useIdentityServerAndMemcached } from '../helpers/identity-and-memcached.js';
 import { CapturingLogger, tempDir } from '../helpers/app.js';
 
 /**
@@ -17,16 +16,7 @@ import { CapturingLogger, tempDir } from '../helpers/app.js';
  * POST /v3/OS-OAUTH2/token: the same cache (memory and memcached), revocation and typed errors as X-Auth-Token.
  */
 
-let idp: IdentityServer;
-let memcached: Memcached;
-before(async () => {
-  idp = await startIdentityServer();
-  memcached = await Memcached.start();
-});
-after(async () => {
-  await memcached?.stop();
-  await idp?.close();
-});
+useIdentityServerAndMemcached();
 
 interface Running {
   url: string;

@@ -4,6 +4,8 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
+import { readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { AuthProtocol } from '../../src/index.js';
 import { RevocationList } from '../../src/signing/revocations.js';
 import { startIdentityServer, type Fault, type IdentityServer } from '../../src/testing/index.js';
@@ -63,6 +65,46 @@ for (const { name, fault, options } of failures) {
     }
   });
 }
+
+test('a revocation list answer cut short costs one download per failing refresh, whatever http_request_max_retries (the back-off is its retry)', async () => {
+  // http_request_max_retries 3 (the default): the other requests to the identity server still retry transport
+  // failures; the list's download does not (it was 1 + 3 downloads of a list of any size per interval).
+  const app = await startApp(idp, { auth_version: 'v3', revocation_cache_time: 60, http_request_max_retries: 3 });
+  const token = await idp.issueToken({ user: 'alice' });
+  try {
+    await app.auth.protocol.certificates.current();
+    await app.auth.protocol.adminToken.get();
+    await idp.setFault('truncated');
+    const mark = idp.count(LIST);
+    const { status, keystone } = await app.get({ 'x-auth-token': token });
+    assert.equal(status, 503);
+    assert.equal(keystone.error.reason, 'ERR_REVOCATION_LIST_STALE');
+    assert.equal(idp.count(LIST) - mark, 1, 'one download for one failing refresh');
+    assert.equal(app.auth.protocol.revocations.backoff?.failures, 1);
+    // A refresh asked for (after a revocation, say) is one more download, not four.
+    await assert.rejects(app.auth.protocol.revocations.refresh());
+    assert.equal(idp.count(LIST) - mark, 2, 'one download per refresh');
+  } finally {
+    await idp.setFault(null);
+    await app.close();
+  }
+});
+
+test('a list that verifies but does not parse is not written to revoked.pem: the file keeps the last good list', async () => {
+  const signingDir = tempDir('kat-signing-');
+  const app = await startApp(idp, { auth_version: 'v3', revocation_cache_time: 60, signing_dir: signingDir });
+  try {
+    await app.auth.protocol.revocations.refresh();
+    const good = readFileSync(join(signingDir, 'revoked.pem'));
+    await idp.setFault('unparseable-revocation-list');
+    await assert.rejects(app.auth.protocol.revocations.refresh());
+    assert.ok(readFileSync(join(signingDir, 'revoked.pem')).equals(good), 'revoked.pem unchanged');
+    assert.deepEqual(readdirSync(signingDir).filter((name) => name.endsWith('.tmp')), [], 'no temporary file left');
+  } finally {
+    await idp.setFault(null);
+    await app.close();
+  }
+});
 
 /** A list on a clock of the test's: downloads as time passes, with requests arriving all the while. */
 async function clocked(cacheTimeSeconds: number, maxStalenessSeconds = 300) {

@@ -6,7 +6,7 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
-import { writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { hashToken } from '../../src/index.js';
 import { parseSignedData } from '../../src/cms/signed-data.js';
@@ -102,4 +102,46 @@ for (const size of [0, 20_000]) {
       }
     });
   }
+}
+
+for (const size of [0, 20_000]) {
+  test(`an older list replayed is not written to revoked.pem (${size ? `${size.toLocaleString('en')} more entries, read on the worker` : 'small lists'}): the file keeps the newer list, and a fallback start refuses the revoked token`, async () => {
+    const victim = await idp.issueToken({ user: 'victim' });
+    const hour = new Date(Date.now() + 3600_000);
+    const filler = fillerOf(size);
+    const older = await signedList([], filler);
+    const newer = await signedList([{ id: hashToken(victim, 'md5'), expires: hour, audit_id: auditIdOf(victim) }], filler);
+    const signingDir = tempDir('kat-signing-');
+    const revokedPem = () => readFileSync(join(signingDir, 'revoked.pem'), 'utf8').trim();
+    const app = await startApp(idp, { auth_version: 'v3', revocation_cache_time: 3600, signing_dir: signingDir });
+    try {
+      idp.serveRevocationList(newer);
+      await app.auth.protocol.revocations.refresh();
+      assert.equal(revokedPem(), newer.trim(), 'the newer list is written');
+      idp.serveRevocationList(older);
+      await app.auth.protocol.revocations.refresh();
+      assert.equal(revokedPem(), newer.trim(), 'the older list is not written over it');
+      const warning = app.logger.lines.find((line) => line.level === 'warn' && /drops 1 entries that have not expired/.test(line.message));
+      assert.match(warning?.message ?? app.logger.text(), /revoked\.pem keeps the list it holds/);
+      // Fetched again: still not written (and not warned about again).
+      await app.auth.protocol.revocations.refresh();
+      assert.equal(revokedPem(), newer.trim());
+      assert.equal((await app.get({ 'x-auth-token': victim })).status, 401);
+    } finally {
+      idp.serveRevocationList(undefined);
+      await app.close();
+    }
+    // The identity server unreachable: a start on that signing_dir reads the newer list, and refuses the token.
+    await idp.setFault('down');
+    const fallback = await startApp(idp, { auth_version: 'v3', revocation_cache_time: 3600, signing_dir: signingDir });
+    try {
+      const { status, keystone } = await fallback.get({ 'x-auth-token': victim });
+      assert.equal(status, 401, JSON.stringify(keystone));
+      assert.equal(keystone.error.reason, 'ERR_TOKEN_REVOKED');
+      assert.equal(fallback.auth.health().revocationList?.source, 'signing_dir');
+    } finally {
+      await idp.setFault(null);
+      await fallback.close();
+    }
+  });
 }

@@ -7,18 +7,9 @@ import { createHash, randomBytes } from 'node:crypto';
 import { revocationCodec } from '../../src/signing/revocation-codec.js';
 import { RevocationEntries } from '../../src/signing/revoked-set.js';
 import { auditKey } from '../../src/signing/revoked-set.js';
+import { seeded } from '../helpers/seeded.js';
 
 const codec = revocationCodec();
-
-/** A small seeded generator (mulberry32), so that a failure can be replayed. */
-function seeded(seed: number): () => number {
-  return () => {
-    seed = (seed + 0x6d2b79f5) | 0;
-    let t = Math.imul(seed ^ (seed >>> 15), 1 | seed);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** What the JSON.parse reading gave: lower-cased ids, audit keys (and the audit ids), entries without an audit id. */
 function reference(bytes: Uint8Array): { ids: string[]; audits: string[]; rawAudits: string[]; withoutAuditId: number } {

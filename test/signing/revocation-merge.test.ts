@@ -7,18 +7,10 @@ import { createHash } from 'node:crypto';
 import { revocationCodec, UNKNOWN_EXPIRY } from '../../src/signing/revocation-codec.js';
 import { mergeRevocations } from '../../src/signing/revocation-merge.js';
 import { RevocationEntries } from '../../src/signing/revoked-set.js';
+import { seeded } from '../helpers/seeded.js';
 
 const codec = revocationCodec();
 const NOW = Math.floor(Date.UTC(2030, 0, 1) / 1000);
-
-function seeded(seed: number): () => number {
-  return () => {
-    seed = (seed + 0x6d2b79f5) | 0;
-    let t = Math.imul(seed ^ (seed >>> 15), 1 | seed);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const md5 = (i: number) => createHash('md5').update(`token ${i}`).digest('hex');
 const audit = (i: number) => createHash('sha1').update(`audit ${i}`).digest().subarray(0, 16).toString('base64url');
