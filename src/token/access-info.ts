@@ -178,24 +178,41 @@ function accessRules(value: unknown): AccessRule[] | undefined {
 
 /** keystonemiddleware's conversion of a v3 catalog to the v2 shape used in X-Service-Catalog. */
 export function v3CatalogToV2(catalog: unknown[]): unknown[] {
-  return catalog.map((service) => {
+  const v2Catalog: unknown[] = [];
+  for (let s = 0; s < catalog.length; s++) {
+    const service = catalog[s];
     const v2: Json = {};
     const type = text(service, 'type');
     const name = text(service, 'name');
     if (type !== undefined) v2.type = type;
     if (name !== undefined) v2.name = name;
-    const byRegion = new Map<string, Json>();
+    // One entry per region, keyed by the region name in the order first seen, as keystonemiddleware does; no
+    // "region" key when the endpoint names none. A catalog has a region or two: found by a scan of the few seen,
+    // a map past REGIONS_SCANNED (no quadratic search in a catalog of many regions).
+    const regions: string[] = [];
+    const entries: Json[] = [];
+    let index: Map<string, number> | undefined;
     const endpoints = own(service, 'endpoints');
-    for (const endpoint of Array.isArray(endpoints) ? endpoints : []) {
-      // keyed by the region name, as keystonemiddleware does; no "region" key when the endpoint names none
-      const region = text(endpoint, 'region') ?? '';
-      const entry = byRegion.get(region) ?? (region ? { region } : {});
-      const iface = text(endpoint, 'interface');
-      const url = text(endpoint, 'url');
-      if (iface && url) entry[`${iface.toLowerCase()}URL`] = url;
-      byRegion.set(region, entry);
+    if (Array.isArray(endpoints)) {
+      for (let e = 0; e < endpoints.length; e++) {
+        const endpoint: unknown = endpoints[e];
+        const region = text(endpoint, 'region') ?? '';
+        let at = index ? (index.get(region) ?? -1) : regions.indexOf(region);
+        if (at < 0) {
+          at = regions.push(region) - 1;
+          entries.push(region ? { region } : {});
+          if (index) index.set(region, at);
+          else if (regions.length > REGIONS_SCANNED) index = new Map(regions.map((r, i) => [r, i]));
+        }
+        const iface = text(endpoint, 'interface');
+        const url = text(endpoint, 'url');
+        if (iface && url) entries[at]![`${iface.toLowerCase()}URL`] = url;
+      }
     }
-    v2.endpoints = [...byRegion.values()];
-    return v2;
-  });
+    v2.endpoints = entries;
+    v2Catalog.push(v2);
+  }
+  return v2Catalog;
 }
+
+const REGIONS_SCANNED = 8;

@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import test from 'node:test';
+import { spawnSync } from 'node:child_process';
 import { tokenBody } from '../../src/testing/index.js';
 import { readIdentity } from '../../src/token/access-info.js';
 import { serviceHeaders, userHeaders } from '../../src/token/headers.js';
@@ -54,4 +55,29 @@ test('user and service headers: keystonemiddleware names, roles joined once for 
   assert.equal(service['x-service-roles'], 'member,reader');
   assert.equal(service['x-service-user-name'], 'ann');
   assert.ok(Object.keys(service).every((name) => name.startsWith('x-service-')));
+});
+
+test("a v3 catalog of many regions converts as keystonemiddleware's _normalize_catalog does: one entry per region in the order first seen, none named for endpoints without a region", () => {
+  // Regions interleaved and revisited, more of them than the conversion scans before it keeps a map of them.
+  const regions = ['RegionOne', 'RegionTwo', ...Array.from({ length: 12 }, (_, i) => `r${i}`)];
+  const endpoints: Record<string, unknown>[] = [];
+  for (const iface of ['public', 'Internal', 'admin']) {
+    for (const region of regions) endpoints.push({ id: `${region}-${iface}`, interface: iface, region, region_id: region, url: `http://${region}.test/${iface}` });
+  }
+  endpoints.push({ id: 'no-region', interface: 'public', url: 'http://nowhere.test/' });
+  endpoints.splice(5, 0, { id: 'late', interface: 'public', region: 'r11', url: 'http://r11.test/again' });
+  const catalog = [
+    { id: 's1', type: 'compute', name: 'nova', endpoints },
+    { id: 's2', type: 'image', endpoints: endpoints.slice(0, 3) },
+    { id: 's3', type: 'volume', name: 'cinder', endpoints: [] },
+  ];
+  const body = tokenBody({ version: 'v3' }) as { token: { catalog: unknown } };
+  body.token.catalog = catalog;
+  const header = userHeaders(readIdentity(body), true)['x-service-catalog']!;
+  const script = 'import json, sys\nfrom keystonemiddleware.auth_token._request import _normalize_catalog\nprint(json.dumps(_normalize_catalog(json.load(sys.stdin))))';
+  const python = spawnSync('/usr/bin/python3', ['-c', script], { input: JSON.stringify(catalog), encoding: 'utf8' });
+  assert.equal(python.status, 0, `keystonemiddleware (python3-keystonemiddleware) must be importable for this comparison: ${python.stderr}`);
+  assert.deepEqual(JSON.parse(header), JSON.parse(python.stdout));
+  // Key order too (a service reading the header as text sees it): the same as keystonemiddleware's.
+  assert.equal(header, JSON.stringify(JSON.parse(python.stdout)));
 });
