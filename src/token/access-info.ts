@@ -1,4 +1,5 @@
 import { TokenRejectedError } from '../errors.js';
+import { catalogMemo } from './catalog-memo.js';
 
 /** A name and id pair, as Keystone gives users, projects and domains. */
 export interface NamedRef {
@@ -161,7 +162,7 @@ function readV3(body: unknown, token: unknown): Identity {
     expiresAt: date(own(token, 'expires_at'), 'expiry (token.expires_at)'),
     issuedAt: optionalDate(own(token, 'issued_at'), 'issued_at'),
     auditIds: stringArray(own(token, 'audit_ids')),
-    catalog: Array.isArray(catalog) ? v3CatalogToV2(catalog) : undefined,
+    catalog: Array.isArray(catalog) ? v2CatalogOf(token as Json, catalog) : undefined,
     bind: record(own(token, 'bind')),
     isAdminProject: typeof isAdminProject === 'boolean' ? isAdminProject : true,
     system: record(own(token, 'system')),
@@ -174,6 +175,21 @@ function accessRules(value: unknown): AccessRule[] | undefined {
   if (value === undefined || value === null) return undefined;
   if (!Array.isArray(value)) throw new TokenRejectedError('ERR_TOKEN_INVALID', 'token application_credential.access_rules is not a list');
   return value.map((rule) => ({ service: text(rule, 'service') ?? '', method: text(rule, 'method') ?? '', path: text(rule, 'path') ?? '' }));
+}
+
+/**
+ * The v2 form of a v3 token's catalog, deep-frozen. A catalog that is the same JSON as the last one read is not
+ * converted again: the token's body takes the kept frozen copy in place of its own (see CatalogMemo).
+ */
+function v2CatalogOf(token: Json, catalog: unknown[]): readonly unknown[] {
+  const known = catalogMemo.recall(catalog);
+  if (known) {
+    Reflect.set(token, 'catalog', known.v3); // a body already frozen keeps its own (equal) catalog
+    return known.v2;
+  }
+  const v2 = deepFreeze(v3CatalogToV2(catalog));
+  catalogMemo.remember(deepFreeze(catalog), v2);
+  return v2;
 }
 
 /** keystonemiddleware's conversion of a v3 catalog to the v2 shape used in X-Service-Catalog. */

@@ -1,4 +1,5 @@
 import type { Identity } from './access-info.js';
+import { catalogMemo } from './catalog-memo.js';
 
 /** Headers describing the user token's identity. */
 export const USER_HEADERS = [
@@ -53,6 +54,15 @@ function isAsciiBelowDel(text: string): boolean {
 // eslint-disable-next-line no-control-regex
 const NON_ASCII = /[^\u0000-\u007e]/;
 
+/** X-Service-Catalog for a catalog: written once for the catalog the tokens of a deployment share (CatalogMemo). */
+function catalogText(catalog: readonly unknown[]): string {
+  const known = catalogMemo.textOf(catalog);
+  if (known !== undefined) return known;
+  const text = catalogHeader(JSON.stringify(catalog));
+  catalogMemo.rememberText(catalog, text);
+  return text;
+}
+
 /**
  * A value for a Web `Headers` (Hono, Fetch), which holds byte strings only (a character above U+00FF throws,
  * answering 500): a value outside ASCII becomes its UTF-8 bytes, one character per byte, which is what the same
@@ -84,7 +94,7 @@ export function userHeaders(identity: Identity, includeCatalog: boolean): Record
   put(headers, 'x-tenant-name', identity.project?.name);
   put(headers, 'x-tenant', identity.project?.name);
   put(headers, 'x-role', roles);
-  if (includeCatalog && identity.catalog) headers['x-service-catalog'] = catalogHeader(JSON.stringify(identity.catalog));
+  if (includeCatalog && identity.catalog) headers['x-service-catalog'] = catalogText(identity.catalog);
   return headers;
 }
 
