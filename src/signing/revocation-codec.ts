@@ -73,6 +73,21 @@ export function revocationCodec(): RevocationCodec {
   const MAX_DEPTH = 512;
   const utf8 = new TextDecoder('utf-8', { fatal: true });
   const UNKNOWN = 0xffffffff;
+  /**
+   * A buffer for a table of a large list, given at least 32 MiB of address space. glibc's malloc serves smaller
+   * blocks from its arenas once its mmap threshold has risen (it rises to the size of each large block freed, up
+   * to 32 MiB), and memory freed there mostly stays resident: a refresh's tables, built on a worker thread and
+   * freed on the main thread when replaced, left ~90 MiB resident in the worker's arena after every refresh of a
+   * 1,000,000-entry list. A block of 32 MiB or more is always mapped on its own and unmapped when freed; the pages
+   * never written (the rounding, a table's unused capacity) are only address space.
+   */
+  const large = (bytes: number): ArrayBuffer => new ArrayBuffer(bytes >= 1 << 20 ? Math.max(bytes, 32 << 20) : bytes);
+  /** `count` ids of `width` bytes and their expiries, on one buffer (see `large`). */
+  const idsAndExpiries = (count: number, width: number, extra = 0): { bytes: Uint8Array; expires: Uint32Array; buffer: ArrayBuffer; after: number } => {
+    const at = (count * width + 3) & ~3;
+    const buffer = large(at + count * 4 + extra);
+    return { bytes: new Uint8Array(buffer, 0, count * width), expires: new Uint32Array(buffer, at, count), buffer, after: at + count * 4 };
+  };
 
   function find({ width, bits, bytes, index }: IdTable, key: Uint8Array): boolean {
     const p = ((((key[0]! << 16) | ((width > 1 ? key[1]! : 0) << 8) | (width > 2 ? key[2]! : 0)) >>> (24 - bits)));
@@ -107,15 +122,15 @@ export function revocationCodec(): RevocationCodec {
       let table = width === lastWidth ? lastTable : byWidth.get(width);
       if (!table) {
         const capacity = Math.max(64, Math.ceil(sourceLength / (width + 4)));
-        byWidth.set(width, (table = { count: 0, bytes: new Uint8Array(capacity * width), expires: new Uint32Array(capacity) }));
+        const { bytes, expires } = idsAndExpiries(capacity, width);
+        byWidth.set(width, (table = { count: 0, bytes, expires }));
       }
       if ((table.count + 1) * width > table.bytes.length) {
-        const grown = new Uint8Array(table.bytes.length * 2);
-        grown.set(table.bytes);
-        table.bytes = grown;
-        const expires = new Uint32Array(table.expires.length * 2);
-        expires.set(table.expires);
-        table.expires = expires;
+        const grown = idsAndExpiries(table.expires.length * 2, width);
+        grown.bytes.set(table.bytes);
+        grown.expires.set(table.expires);
+        table.bytes = grown.bytes;
+        table.expires = grown.expires;
       }
       lastWidth = width;
       lastTable = table;
@@ -178,7 +193,8 @@ export function revocationCodec(): RevocationCodec {
         const shift = 24 - bits;
         // Loops written out by hand: a closure per comparison made this three times slower.
         const buckets = 1 << bits;
-        const index = new Uint32Array(buckets + 1);
+        const out = idsAndExpiries(count, width, (buckets + 1) * 4);
+        const index = new Uint32Array(out.buffer, out.after, buckets + 1);
         const third = width > 2 ? 2 : 0;
         const second = width > 1 ? 1 : 0;
         const mask = (width > 2 ? 0xff : 0) | ((width > 1 ? 0xff : 0) << 8) | (0xff << 16);
@@ -187,12 +203,12 @@ export function revocationCodec(): RevocationCodec {
         }
         for (let p = 0; p < buckets; p++) index[p + 1]! += index[p]!;
         const cursor = index.slice(0, buckets);
-        const sorted = new Uint8Array(count * width);
-        const expires = new Uint32Array(count);
+        const sorted = out.bytes;
+        const expires = out.expires;
         // Ids of a multiple of 4 bytes (MD5, SHA-256, audit ids) move as 32-bit words: three times faster.
         const words = width % 4 === 0 && unsorted.byteOffset === 0 ? width >> 2 : 0;
         const from32 = words ? new Uint32Array(unsorted.buffer, 0, (count * width) >> 2) : undefined;
-        const to32 = words ? new Uint32Array(sorted.buffer) : undefined;
+        const to32 = words ? new Uint32Array(sorted.buffer, 0, (count * width) >> 2) : undefined;
         for (let at = 0, n = 0, end = count * width; at < end; at += width, n++) {
           const slot = cursor[(((unsorted[at]! << 16) | (unsorted[at + second]! << 8) | unsorted[at + third]!) & mask) >>> shift]!++;
           expires[slot] = unsortedExpires[n]!;

@@ -1,24 +1,24 @@
 import { Worker } from 'node:worker_threads';
 import { IdentityServerError } from '../errors.js';
-import { revocationCodec, type RevocationTables } from './revocation-codec.js';
+import { revocationCodec, type EnvelopeDecoder, type RevocationTables } from './revocation-codec.js';
 import { RevocationEntries } from './revoked-set.js';
 
 /**
  * A revocation list of 1,000,000 entries is ~160 MB of JSON wrapping ~160 MB of PEM wrapping ~120 MB of JSON.
- * Past this size a list is read on a worker thread, while it arrives: the worker decodes the answer into the
- * DER as chunks come in (on memory it shares with the main thread: nothing is copied back), then reads the ids
- * into tables while the main thread writes revoked.pem. The main thread walks the DER's structure and hashes
- * the content for the signature a slice at a time.
+ * Past this size a list is decoded as it arrives, chunk by chunk on the main thread, into its DER on memory shared
+ * with a worker thread (each chunk takes a fraction of a millisecond with Node's native base64, and is garbage as
+ * soon as it is decoded); the worker then hashes the DER and reads the ids into tables while the main thread
+ * verifies the signature and writes revoked.pem. Chunks were once moved to the worker to be decoded there: the
+ * socket's 64 KiB buffers, allocated on the main thread and freed only when the worker collected its garbage,
+ * then piled up in the main thread's allocator (+160 MiB resident after one refresh, kept by the C allocator).
  */
 export const WORKER_THRESHOLD_BYTES = 256 * 1024;
 
-/** Input is handed to the worker in pieces of at most this size. */
-const PIECE_BYTES = 1024 * 1024;
-
 /**
  * Self-contained worker code (no imports from this package, so it runs the same from the ESM and CommonJS
- * builds: revocationCodec is self-contained for this reason). Messages in: {chunk}, {end}, {scan, offset,
- * length} or {scan, bytes}; out: {type: 'der' | 'digest' | 'tables' | 'error'}.
+ * builds: revocationCodec is self-contained for this reason). workerData: {buffer, offset, length}, the DER on
+ * shared memory, or none; messages in: {scan, offset, length} (on that buffer) or {scan, bytes}; out: {type:
+ * 'digest' | 'tables' | 'error'}.
  */
 const WORKER_SOURCE = `
 const { parentPort, workerData } = require('node:worker_threads');
@@ -30,24 +30,21 @@ try {
 // esbuild (tsx) names functions with __name(); the function's text runs here without esbuild's runtime.
 const __name = (f) => f;
 const codec = (${revocationCodec.toString()})();
-let decoder = codec.envelope(workerData.kind, workerData.sizeHint, true, workerData.buffer);
-let der;
+const shared = workerData.buffer;
+try {
+  // The DER's SHA-256, while the main thread verifies: an unchanged list need not be written again.
+  if (shared) parentPort.postMessage({ type: 'digest', digest: require('node:crypto').createHash('sha256').update(new Uint8Array(shared, workerData.offset, workerData.length)).digest('hex') });
+} catch (error) {
+  parentPort.postMessage({ type: 'error', error: String((error && error.message) || error) });
+}
 parentPort.on('message', (message) => {
   try {
-    if (message.chunk) decoder.push(message.chunk);
-    else if (message.end) {
-      der = decoder.end();
-      decoder = undefined;
-      parentPort.postMessage({ type: 'der', der });
-      // The DER's SHA-256, while the main thread verifies: an unchanged list need not be written again.
-      parentPort.postMessage({ type: 'digest', digest: require('node:crypto').createHash('sha256').update(der).digest('hex') });
-    } else if (message.scan) {
-      const tables = codec.scanContent(message.bytes || new Uint8Array(der.buffer, message.offset, message.length));
-      const buffers = [...tables.ids.tables, ...tables.auditIds.tables].flatMap((table) => [table.bytes.buffer, table.index.buffer, table.expires.buffer]);
+    if (message.scan) {
+      const tables = codec.scanContent(message.bytes || new Uint8Array(shared, message.offset, message.length));
+      const buffers = [...new Set([...tables.ids.tables, ...tables.auditIds.tables].flatMap((table) => [table.bytes.buffer, table.index.buffer, table.expires.buffer]))];
       parentPort.postMessage({ type: 'tables', tables }, buffers);
     }
   } catch (error) {
-    decoder = undefined;
     parentPort.postMessage({ type: 'error', error: String((error && error.message) || error) });
   }
 });
@@ -60,24 +57,25 @@ function fail(cause: unknown): never {
   throw new IdentityServerError('ERR_IDENTITY_RESPONSE', `the revocation list cannot be read: ${(cause as Error).message}`, { cause });
 }
 
-type Reply = { type: 'der'; der: Uint8Array } | { type: 'digest'; digest: string } | { type: 'tables'; tables: RevocationTables } | { type: 'error'; error: string };
+type Reply = { type: 'digest'; digest: string } | { type: 'tables'; tables: RevocationTables } | { type: 'error'; error: string };
 
 /**
  * Reads one signed revocation list: written to as its bytes arrive (Keystone's JSON answer, or the PEM of
- * revoked.pem), then asked for the signed list and its entries. A small list is read on
- * the main thread; past WORKER_THRESHOLD_BYTES a worker takes over. `close()` ends the worker; every failure is
- * an IdentityServerError (ERR_IDENTITY_RESPONSE).
+ * revoked.pem), then asked for the signed list and its entries. A small list is read on the main thread at the
+ * end; past WORKER_THRESHOLD_BYTES it is decoded as it arrives and its ids are read on a worker thread. `close()`
+ * ends the worker; every failure is an IdentityServerError (ERR_IDENTITY_RESPONSE).
  */
 export class RevocationReader {
   private buffered: Uint8Array[] = [];
   private size = 0;
+  private decoder: EnvelopeDecoder | undefined;
   private worker: Worker | undefined;
   private readonly waiting = new Map<string, { resolve: (reply: Reply) => void; reject: (error: Error) => void }>();
   /** Replies that came before they were asked for. */
   private readonly arrived = new Map<string, Reply>();
   private failure: Error | undefined;
   private der: Uint8Array | undefined;
-  /** See start(). */
+  /** See startDecoding(). */
   private ballast: ArrayBuffer | undefined;
 
   /** `sizeHint`: the expected length in bytes (a Content-Length), used to size the DER once. */
@@ -86,22 +84,23 @@ export class RevocationReader {
     private readonly sizeHint = 0,
   ) {}
 
-  /** The next bytes. The chunk is handed over: it may be moved to the worker thread (and then be unusable here). */
+  /** The next bytes (not kept past this call when the list is large: decoded at once). */
   write(chunk: Uint8Array): void {
     if (this.failure) return;
-    if (!this.worker) {
+    if (!this.decoder) {
       this.buffered.push(chunk);
       this.size += chunk.length;
-      if (this.size > WORKER_THRESHOLD_BYTES) this.start();
+      if (this.size > WORKER_THRESHOLD_BYTES) this.startDecoding();
       return;
     }
-    this.post(chunk);
+    this.push(chunk);
   }
 
   /** After the last write: the signed list, as its PEM text (small) or its DER (large, shared with the worker). */
   async signed(): Promise<string | Uint8Array> {
     try {
-      if (!this.worker) {
+      if (this.failure) throw this.failure;
+      if (!this.decoder) {
         const text = new TextDecoder('utf-8', { fatal: true }).decode(Buffer.concat(this.buffered, this.size));
         this.buffered = [];
         if (this.kind === 'pem') return text;
@@ -109,10 +108,11 @@ export class RevocationReader {
         if (typeof parsed?.signed !== 'string') throw new Error('the answer has no "signed" revocation list');
         return parsed.signed;
       }
-      const reply = this.expect('der');
-      this.worker.postMessage({ end: true });
-      this.der = ((await reply) as { der: Uint8Array }).der;
-      return this.der;
+      const der = this.decoder.end();
+      this.decoder = undefined;
+      this.der = der;
+      this.startWorker(der);
+      return der;
     } catch (cause) {
       this.close();
       return fail(cause);
@@ -136,7 +136,7 @@ export class RevocationReader {
   async entries(content: Uint8Array): Promise<RevocationEntries> {
     try {
       if (content.length <= WORKER_THRESHOLD_BYTES) return new RevocationEntries(codec.scanContent(content));
-      if (!this.worker) this.start();
+      if (!this.worker) this.startWorker(undefined);
       const reply = this.expect('tables');
       if (this.der && content.buffer === this.der.buffer) this.worker!.postMessage({ scan: true, offset: content.byteOffset, length: content.length });
       else {
@@ -153,6 +153,8 @@ export class RevocationReader {
 
   /** Ends the worker (idempotent); what is still awaited is refused. */
   close(): void {
+    this.decoder = undefined;
+    this.buffered = [];
     const worker = this.worker;
     if (!worker) return;
     this.worker = undefined;
@@ -160,18 +162,33 @@ export class RevocationReader {
     void worker.terminate();
   }
 
-  private start(): void {
-    // execArgv: [] keeps loaders the process was started with (tsx, say) out of a worker that needs none.
+  private startDecoding(): void {
     const sizeHint = Math.max(this.sizeHint, this.size);
-    const bytes = sizeHint > 0 ? Math.ceil((sizeHint * 3) / 4) + 16 : 1 << 20;
-    const buffer = new SharedArrayBuffer(bytes);
     // V8 does not count shared memory towards what makes it collect garbage: a reader dropped here (a failed
     // refresh, or a replaced list) kept its DER until a collection happened to run, and with little else
     // allocated none did (100 failed refreshes of a 100,000-entry list in a row: RSS +1 GiB, all of it freed by
     // one collection). An ordinary ArrayBuffer of the same size, never written (so never resident: only address
     // space), lives as long as the reader and is counted: the collector comes when such readers add up.
-    this.ballast = new ArrayBuffer(bytes);
-    const worker = new Worker(WORKER_SOURCE, { eval: true, execArgv: [], workerData: { kind: this.kind, sizeHint, buffer } });
+    this.ballast = new ArrayBuffer(Math.ceil((sizeHint * 3) / 4) + 16);
+    this.decoder = codec.envelope(this.kind, sizeHint, true);
+    const buffered = this.buffered;
+    this.buffered = [];
+    for (const chunk of buffered) this.push(chunk);
+  }
+
+  private push(chunk: Uint8Array): void {
+    try {
+      this.decoder!.push(chunk);
+    } catch (error) {
+      this.decoder = undefined;
+      this.fault(error as Error);
+    }
+  }
+
+  private startWorker(der: Uint8Array | undefined): void {
+    // execArgv: [] keeps loaders the process was started with (tsx, say) out of a worker that needs none.
+    const workerData = der ? { buffer: der.buffer, offset: der.byteOffset, length: der.length } : {};
+    const worker = new Worker(WORKER_SOURCE, { eval: true, execArgv: [], workerData });
     this.worker = worker;
     worker.on('message', (reply: Reply) => {
       if (reply.type === 'error') return this.fault(new Error(reply.error));
@@ -182,23 +199,6 @@ export class RevocationReader {
     });
     worker.once('error', (error) => this.fault(error));
     worker.once('exit', (code) => this.fault(new Error(`the worker thread stopped (exit code ${code})`)));
-    for (const chunk of this.buffered) this.post(chunk);
-    this.buffered = [];
-  }
-
-  /**
-   * The chunk, moved to the worker: as it is when it is all of its ArrayBuffer (a socket read usually is),
-   * else copies of its pieces (posting a view would clone all of its ArrayBuffer).
-   */
-  private post(chunk: Uint8Array): void {
-    if (chunk.byteOffset === 0 && chunk.buffer instanceof ArrayBuffer && chunk.buffer.byteLength === chunk.length && chunk.length <= PIECE_BYTES) {
-      this.worker!.postMessage({ chunk }, [chunk.buffer]);
-      return;
-    }
-    for (let offset = 0; offset < chunk.length; offset += PIECE_BYTES) {
-      const piece = new Uint8Array(chunk.subarray(offset, offset + PIECE_BYTES));
-      this.worker!.postMessage({ chunk: piece }, [piece.buffer]);
-    }
   }
 
   private expect(type: Reply['type']): Promise<Reply> {

@@ -439,9 +439,17 @@ export class IdentityServer {
     return this.unparseablePem;
   }
 
+  /**
+   * The list's content as Keystone writes it: `jsonutils.dumps` (Python's separators ", " and ": "), each entry's
+   * members in Keystone's order, `expires` as `utils.isotime` gives it (whole seconds, "Z").
+   */
   private revocationContent(): Buffer {
-    const expires = new Date(Date.now() + 24 * 3600 * 1000).toISOString();
-    return Buffer.from(JSON.stringify({ revoked: [...this.revoked].map(([id, audit_id]) => (audit_id === undefined ? { id, expires } : { id, expires, audit_id })) }));
+    const expires = JSON.stringify(new Date(Date.now() + 24 * 3600 * 1000).toISOString().replace(/\.\d+Z$/, 'Z'));
+    const entries: string[] = [];
+    for (const [id, auditId] of this.revoked) {
+      entries.push(auditId === undefined ? `{"id": ${JSON.stringify(id)}, "expires": ${expires}}` : `{"id": ${JSON.stringify(id)}, "expires": ${expires}, "audit_id": ${JSON.stringify(auditId)}}`);
+    }
+    return Buffer.from(`{"revoked": [${entries.join(', ')}]}`);
   }
 }
 
