@@ -2,11 +2,11 @@
 // `node --import tsx bench/http-app.ts <bare|noop|md5|guarded|miss|floor|jwt>` with its settings in HTTP_APP_CONFIG. Prints
 // {"url": …} once listening; answers "cpu" messages with this process's CPU time (µs).
 import express from 'express';
-import { createHash, createPublicKey, verify } from 'node:crypto';
+import { createHash } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
 import { expressjwt } from 'express-jwt';
 import { authToken, type Logger } from '../src/index.js';
-import { parseSignedData } from '../src/cms/signed-data.js';
+import { floorMiddleware } from './floor.js';
 
 const quiet: Logger = { debug() {}, info() {}, warn() {}, error() {} };
 const config = JSON.parse(process.env.HTTP_APP_CONFIG ?? '{}') as { identity_uri: string; admin_user: string; admin_password: string; admin_tenant_name: string; jwtPublicKey: string };
@@ -26,27 +26,8 @@ if (kind === 'md5') app.use((req, _res, next) => {
   createHash('md5').update(String(req.headers['x-auth-token'])).digest('hex');
   next();
 });
-// The least any PKI validator with a revocation list does per uncached token: decode it, one crypto.verify of
-// the body at its known place, JSON.parse of the body, and the MD5 the revocation list names it by. Where the
-// body and signature lie is found once, from the first token (this app serves one token).
-if (kind === 'floor') {
-  const key = createPublicKey(config.jwtPublicKey);
-  let layout: { from: number; to: number; signature: Buffer } | undefined;
-  app.use((req, _res, next) => {
-    const token = String(req.headers['x-auth-token']);
-    const der = Buffer.from(token.replace(/-/g, '/'), 'base64');
-    if (!layout) {
-      const parsed = parseSignedData(der);
-      const from = parsed.content.byteOffset - der.byteOffset;
-      layout = { from, to: from + parsed.content.length, signature: Buffer.from(parsed.signerInfos[0]!.signature) };
-    }
-    const content = der.subarray(layout.from, layout.to);
-    if (!verify('sha256', content, key, layout.signature)) throw new Error('floor: signature');
-    JSON.parse(content.toString('utf8'));
-    createHash('md5').update(token).digest('hex');
-    next();
-  });
-}
+// The least any PKI validator with a revocation list does per uncached token (see bench/floor.ts).
+if (kind === 'floor') app.use(floorMiddleware(config.jwtPublicKey));
 if (kind === 'jwt') app.use(expressjwt({ secret: config.jwtPublicKey, algorithms: ['RS256'] }));
 app.get('/v1/things', handler);
 

@@ -1,7 +1,8 @@
 // CPU time per request and requests per second: bare Express, Express with an empty middleware (the floor for
 // any middleware), with a middleware that only hashes the token (the floor for any keystone_authtoken cache),
-// with this middleware on cache hits and on cache misses (a 5 KB PKI token verified on every request against a
-// 10,000-entry revocation list), and with express-jwt (an RS256 signature checked on every request), measured
+// with this middleware on cache hits and on cache misses (the PKI token of issue 23: a 7-service catalog, about
+// 5.6 KB, verified on every request against a 10,000-entry revocation list with audit ids), with the least any PKI
+// validator with a revocation list does per uncached token (the floor of a miss: bench/floor.ts), and with express-jwt (an RS256 signature checked on every request), measured
 // in one run. Each app runs in its own process pinned to CPU 0, and autocannon, the load generator, in another
 // on the other cores. The app's CPU time per request is the primary figure: requests/s also measure the load
 // generator.
@@ -84,9 +85,9 @@ export async function benchHttp(seconds = 4, rounds = 5): Promise<Record<string,
   // A revocation list as Keystone writes it since Kilo: 10,000 ids, each with an audit id.
   const revoked = Array.from({ length: 10_000 }, () => randomBytes(16).toString('hex'));
   idp.revokeIds(revoked, revoked.map(() => newAuditId()));
-  const token = await idp.issueToken({ catalogSize: 5 });
+  const token = await idp.issueToken({ catalogSize: 7 });
   // express-jwt verifies an RS256 JWT that carries the same body, signed with the same key: a signature check per request.
-  const jwtToken = jwt.sign(tokenBody({ catalogSize: 5 }), idp.pki.signing.privateKey.export({ type: 'pkcs8', format: 'pem' }) as string, { algorithm: 'RS256' });
+  const jwtToken = jwt.sign(tokenBody({ catalogSize: 7 }), idp.pki.signing.privateKey.export({ type: 'pkcs8', format: 'pem' }) as string, { algorithm: 'RS256' });
   const config = { identity_uri: idp.url, ...idp.adminCredentials, jwtPublicKey: idp.pki.signing.publicKey.export({ type: 'spki', format: 'pem' }) };
   const kinds: Kind[] = ['bare', 'noop', 'md5', 'guarded', 'miss', 'floor', 'jwt'];
   const apps = await Promise.all(kinds.map((kind) => startApp(kind, config)));
@@ -108,29 +109,34 @@ export async function benchHttp(seconds = 4, rounds = 5): Promise<Record<string,
   const rps = (kind: Kind) => Math.round(median(samples[kind].map((s) => s.rps)));
   const cpu = (kind: Kind) => median(samples[kind].map((s) => s.cpuMicros)).toFixed(0);
   const ratio = (kind: Kind, to: Kind) => median(samples[kind].map((s, i) => s.rps / samples[to][i]!.rps)).toFixed(2);
-  // CPU per request relative to bare Express: the median over rounds of the ratio within a round.
-  const cpuRatios = (kind: Kind) => samples[kind].map((s, i) => s.cpuMicros / samples.bare[i]!.cpuMicros);
-  const cpuRatio = (kind: Kind) => median(cpuRatios(kind));
+  // CPU per request relative to another app (bare Express, or the floor of a miss): the median over rounds of
+  // the ratio within a round, and the spread of those ratios.
+  const cpuRatios = (kind: Kind, to: Kind) => samples[kind].map((s, i) => s.cpuMicros / samples[to][i]!.cpuMicros);
+  const cpuRatio = (kind: Kind, to: Kind) => median(cpuRatios(kind, to));
+  const spread = (kind: Kind, to: Kind) => `${Math.min(...cpuRatios(kind, to)).toFixed(2)}-${Math.max(...cpuRatios(kind, to)).toFixed(2)}`;
   const non2xx = (kind: Kind) => samples[kind].reduce((sum, s) => sum + s.non2xx, 0);
-  const row = (app: string, kind: Kind, goal?: [number, string]) => ({
+  // Issue 23's goals: a cache hit <= 1.10x bare Express; a cache miss <= 1.20x the floor of a miss.
+  const row = (app: string, kind: Kind, goal?: { to: Kind; at: number }) => ({
     app,
     'app CPU µs/request': cpu(kind),
-    'CPU ratio to bare': cpuRatio(kind).toFixed(2),
-    'spread over rounds': `${Math.min(...cpuRatios(kind)).toFixed(2)}-${Math.max(...cpuRatios(kind)).toFixed(2)}`,
+    'CPU ratio to bare': cpuRatio(kind, 'bare').toFixed(2),
+    'spread over rounds': spread(kind, 'bare'),
     'ratio of medians': (median(samples[kind].map((s) => s.cpuMicros)) / median(samples.bare.map((s) => s.cpuMicros))).toFixed(2),
-    goal: goal ? `<= ${goal[0].toFixed(2)}: ${cpuRatio(kind) <= goal[0] ? 'met' : 'MISSED'}` : '',
+    'CPU ratio to miss floor': cpuRatio(kind, 'floor').toFixed(2),
+    'spread to floor': spread(kind, 'floor'),
+    goal: goal ? `${goal.to === 'bare' ? 'bare' : 'floor'} x${goal.at.toFixed(2)}: ${cpuRatio(kind, goal.to) <= goal.at ? 'met' : 'MISSED'}` : '',
     'requests/s': rps(kind),
     'req/s ratio to bare': kind === 'bare' ? '1.00' : ratio(kind, 'bare'),
     'non-2xx': non2xx(kind),
   });
   return [
     row('bare Express', 'bare'),
-    row('Express + empty middleware (floor)', 'noop'),
+    row('Express + empty middleware', 'noop'),
     row('Express + MD5 of the token only (the cache key)', 'md5'),
-    row(`Express + keystone-authtoken, cache hits (PKI token, ${token.length} chars)`, 'guarded', [1.1, 'hit']),
-    row('Express + keystone-authtoken, cache misses (verified every request, 10,000-entry list)', 'miss', [2.0, 'miss']),
-    row('Express + the least a miss needs (decode, crypto.verify, JSON.parse of the body, MD5: no checks, no headers)', 'floor'),
-    row(`Express + express-jwt (RS256 verified every request, ${jwtToken.length} chars)`, 'jwt'),
+    row(`Express + keystone-authtoken, cache hits (PKI token, ${token.length} chars, 7-service catalog)`, 'guarded', { to: 'bare', at: 1.1 }),
+    row('Express + keystone-authtoken, cache misses (verified every request, 10,000-entry list with audit ids)', 'miss', { to: 'floor', at: 1.2 }),
+    row('Express + the floor of a miss (decode, CMS walk, crypto.verify, JSON.parse, MD5, list lookups: no other check, no headers)', 'floor'),
+    row(`Express + express-jwt (RS256 verified every request, same body, ${jwtToken.length} chars)`, 'jwt'),
   ];
 }
 

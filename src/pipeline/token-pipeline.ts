@@ -199,7 +199,12 @@ export class TokenPipeline {
     let size = 0;
     try {
       const validator: TokenValidator = format === 'online' ? this.deps.online : this.deps.pki;
-      const { identity, bodyBytes, keystoneIds } = await validationDeadline(options.validationDeadlineMs, (signal) => validator.validate(token, hashes, { allowExpired, signal }));
+      // A PKI token is decided at once when nothing needs fetching (no deadline to arm: nothing to wait for).
+      const atOnce = format === 'online' ? undefined : this.deps.pki.validateAtOnce(token, hashes);
+      const { identity, bodyBytes, keystoneIds } =
+        atOnce !== undefined && !(atOnce instanceof Promise)
+          ? atOnce
+          : await validationDeadline(options.validationDeadlineMs, (signal) => atOnce ?? validator.validate(token, hashes, { allowExpired, signal }));
       size = bodyBytes;
       if (identity.expiresAt.getTime() <= now && !allowExpired) throw new TokenRejectedError('ERR_TOKEN_EXPIRED', `token expired at ${identity.expiresAt.toISOString()}`);
       entry = validEntry(identity, format, hashes);

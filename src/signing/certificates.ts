@@ -57,15 +57,20 @@ export class CertificateStore {
    * background once per cooldown.
    */
   async current(): Promise<SigningMaterial> {
-    if (this.material) {
-      if (this.source === 'signing_dir' && !this.inFlight && Date.now() - this.lastFetchAt >= this.cooldownMs) {
-        this.inFlight = this.fetch().finally(() => (this.inFlight = undefined));
-        this.inFlight.catch(() => {});
-      }
-      return this.material;
-    }
+    const material = this.currentNow();
+    if (material) return material;
     this.inFlight ??= this.load().finally(() => (this.inFlight = undefined));
     return this.inFlight;
+  }
+
+  /** What current() gives without waiting (the material in memory, the same background refetch), else undefined. */
+  currentNow(): SigningMaterial | undefined {
+    if (!this.material) return undefined;
+    if (this.source === 'signing_dir' && !this.inFlight && Date.now() - this.lastFetchAt >= this.cooldownMs) {
+      this.inFlight = this.fetch().finally(() => (this.inFlight = undefined));
+      this.inFlight.catch(() => {});
+    }
+    return this.material;
   }
 
   /**

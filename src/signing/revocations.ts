@@ -110,19 +110,30 @@ export class RevocationList {
         now = this.now();
       }
     }
-    const age = now - this.fetchedAt;
-    if (this.revoked && age < this.deps.cacheTimeMs) return this.revoked;
-    const due = now >= this.retryAt;
-    if (this.revoked && age < this.deps.cacheTimeMs + this.deps.maxStalenessMs) {
-      if (due) void this.download().catch(() => {}); // serve the current list while the new one comes
-      return this.revoked;
-    }
-    if (!due && !this.inFlight) throw this.stale(this.lastFailure, now);
+    const list = this.idsNow(now);
+    if (list) return list;
+    if (now < this.retryAt && !this.inFlight) throw this.stale(this.lastFailure, now);
     try {
       return await this.download();
     } catch (error) {
       throw this.stale(error, this.now());
     }
+  }
+
+  /**
+   * What ids() gives without waiting, else undefined: the list once the first fetch has been tried, while it is
+   * fresh enough (younger than revocation_cache_time, or within revocationMaxStaleness beyond it, a refresh then
+   * started in the background when one is due).
+   */
+  idsNow(now = this.now()): RevocationEntries | undefined {
+    if (!this.started || !this.revoked) return undefined;
+    const age = now - this.fetchedAt;
+    if (age < this.deps.cacheTimeMs) return this.revoked;
+    if (age < this.deps.cacheTimeMs + this.deps.maxStalenessMs) {
+      if (now >= this.retryAt) void this.download().catch(() => {}); // serve the current list while the new one comes
+      return this.revoked;
+    }
+    return undefined;
   }
 
   /** ERR_REVOCATION_LIST_STALE, with Retry-After the time until the next download may start. */

@@ -1,4 +1,5 @@
 import { TokenRejectedError } from '../errors.js';
+import { catalogMemo } from './catalog-memo.js';
 
 /** A name and id pair, as Keystone gives users, projects and domains. */
 export interface NamedRef {
@@ -161,7 +162,7 @@ function readV3(body: unknown, token: unknown): Identity {
     expiresAt: date(own(token, 'expires_at'), 'expiry (token.expires_at)'),
     issuedAt: optionalDate(own(token, 'issued_at'), 'issued_at'),
     auditIds: stringArray(own(token, 'audit_ids')),
-    catalog: Array.isArray(catalog) ? v3CatalogToV2(catalog) : undefined,
+    catalog: Array.isArray(catalog) ? v2CatalogOf(token as Json, catalog) : undefined,
     bind: record(own(token, 'bind')),
     isAdminProject: typeof isAdminProject === 'boolean' ? isAdminProject : true,
     system: record(own(token, 'system')),
@@ -176,26 +177,58 @@ function accessRules(value: unknown): AccessRule[] | undefined {
   return value.map((rule) => ({ service: text(rule, 'service') ?? '', method: text(rule, 'method') ?? '', path: text(rule, 'path') ?? '' }));
 }
 
+/**
+ * The v2 form of a v3 token's catalog, deep-frozen. A catalog that is the same JSON as the last one read is not
+ * converted again: the token's body takes the kept frozen copy in place of its own (see CatalogMemo).
+ */
+function v2CatalogOf(token: Json, catalog: unknown[]): readonly unknown[] {
+  const known = catalogMemo.recall(catalog);
+  if (known) {
+    Reflect.set(token, 'catalog', known.v3); // a body already frozen keeps its own (equal) catalog
+    return known.v2;
+  }
+  const v2 = deepFreeze(v3CatalogToV2(catalog));
+  catalogMemo.remember(deepFreeze(catalog), v2);
+  return v2;
+}
+
 /** keystonemiddleware's conversion of a v3 catalog to the v2 shape used in X-Service-Catalog. */
 export function v3CatalogToV2(catalog: unknown[]): unknown[] {
-  return catalog.map((service) => {
+  const v2Catalog: unknown[] = [];
+  for (let s = 0; s < catalog.length; s++) {
+    const service = catalog[s];
     const v2: Json = {};
     const type = text(service, 'type');
     const name = text(service, 'name');
     if (type !== undefined) v2.type = type;
     if (name !== undefined) v2.name = name;
-    const byRegion = new Map<string, Json>();
+    // One entry per region, keyed by the region name in the order first seen, as keystonemiddleware does; no
+    // "region" key when the endpoint names none. A catalog has a region or two: found by a scan of the few seen,
+    // a map past REGIONS_SCANNED (no quadratic search in a catalog of many regions).
+    const regions: string[] = [];
+    const entries: Json[] = [];
+    let index: Map<string, number> | undefined;
     const endpoints = own(service, 'endpoints');
-    for (const endpoint of Array.isArray(endpoints) ? endpoints : []) {
-      // keyed by the region name, as keystonemiddleware does; no "region" key when the endpoint names none
-      const region = text(endpoint, 'region') ?? '';
-      const entry = byRegion.get(region) ?? (region ? { region } : {});
-      const iface = text(endpoint, 'interface');
-      const url = text(endpoint, 'url');
-      if (iface && url) entry[`${iface.toLowerCase()}URL`] = url;
-      byRegion.set(region, entry);
+    if (Array.isArray(endpoints)) {
+      for (let e = 0; e < endpoints.length; e++) {
+        const endpoint: unknown = endpoints[e];
+        const region = text(endpoint, 'region') ?? '';
+        let at = index ? (index.get(region) ?? -1) : regions.indexOf(region);
+        if (at < 0) {
+          at = regions.push(region) - 1;
+          entries.push(region ? { region } : {});
+          if (index) index.set(region, at);
+          else if (regions.length > REGIONS_SCANNED) index = new Map(regions.map((r, i) => [r, i]));
+        }
+        const iface = text(endpoint, 'interface');
+        const url = text(endpoint, 'url');
+        if (iface && url) entries[at]![`${iface.toLowerCase()}URL`] = url;
+      }
     }
-    v2.endpoints = [...byRegion.values()];
-    return v2;
-  });
+    v2.endpoints = entries;
+    v2Catalog.push(v2);
+  }
+  return v2Catalog;
 }
+
+const REGIONS_SCANNED = 8;

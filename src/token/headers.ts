@@ -1,4 +1,5 @@
 import type { Identity } from './access-info.js';
+import { catalogMemo } from './catalog-memo.js';
 
 /** Headers describing the user token's identity. */
 export const USER_HEADERS = [
@@ -38,11 +39,29 @@ export function safeHeaderValue(value: string): string {
  * already escapes every control character below U+0020, so nothing else can split the header.
  */
 function catalogHeader(json: string): string {
-  return NON_ASCII.test(json) ? json.replace(/[\u007f-\uffff]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`) : json;
+  return isAsciiBelowDel(json) ? json : json.replace(/[\u007f-\uffff]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
+}
+
+/**
+ * True when every character is below DEL (what NON_ASCII tests), found without a regular expression: a string
+ * whose UTF-8 length is its length has only characters below U+0080 (a catalog header is kilobytes long, and
+ * node's byteLength reads it many times faster than a character-class search).
+ */
+function isAsciiBelowDel(text: string): boolean {
+  return Buffer.byteLength(text, 'utf8') === text.length && !text.includes('\u007f');
 }
 
 // eslint-disable-next-line no-control-regex
 const NON_ASCII = /[^\u0000-\u007e]/;
+
+/** X-Service-Catalog for a catalog: written once for the catalog the tokens of a deployment share (CatalogMemo). */
+function catalogText(catalog: readonly unknown[]): string {
+  const known = catalogMemo.textOf(catalog);
+  if (known !== undefined) return known;
+  const text = catalogHeader(JSON.stringify(catalog));
+  catalogMemo.rememberText(catalog, text);
+  return text;
+}
 
 /**
  * A value for a Web `Headers` (Hono, Fetch), which holds byte strings only (a character above U+00FF throws,
@@ -75,7 +94,7 @@ export function userHeaders(identity: Identity, includeCatalog: boolean): Record
   put(headers, 'x-tenant-name', identity.project?.name);
   put(headers, 'x-tenant', identity.project?.name);
   put(headers, 'x-role', roles);
-  if (includeCatalog && identity.catalog) headers['x-service-catalog'] = catalogHeader(JSON.stringify(identity.catalog));
+  if (includeCatalog && identity.catalog) headers['x-service-catalog'] = catalogText(identity.catalog);
   return headers;
 }
 

@@ -6,7 +6,8 @@ import type { SigningMaterial, VerifiedToken } from '../cms/verify.js';
 import type { ResolvedOptions } from '../options.js';
 import { curableByNewCertificates, type CertificateStore } from '../signing/certificates.js';
 import type { RevocationList } from '../signing/revocations.js';
-import { readIdentity } from '../token/access-info.js';
+import type { RevocationEntries } from '../signing/revoked-set.js';
+import { readIdentity, type Identity } from '../token/access-info.js';
 import { derToPkiToken, derToPkizToken, tokenToDer } from '../token/format.js';
 import { hashToken } from '../token/hash.js';
 import { UndecidableTokens } from './undecidable-tokens.js';
@@ -41,34 +42,41 @@ export class PkiValidator implements TokenValidator {
 
   /** The token's identity; a typed error when it is invalid (401) or cannot be decided now (503). */
   async validate(token: string, hashes: readonly string[]): Promise<Validated> {
-    const { verified, material } = await this.verify(token);
-    const identity = readIdentity(verified.json());
-    const subject: RevocationSubject = { hashes, auditIds: identity.auditIds };
-    await this.checkRevoked(subject, () => keystoneIds(verified.signedData, material.signer, this.deps.options.hashAlgorithms));
-    return { identity, bodyBytes: verified.content.length, keystoneIds: subject.keystoneIds };
+    return this.conclude(await this.verify(token), hashes);
   }
 
   /**
-   * Throws ERR_TOKEN_REVOKED when the list names the token: by one of its hashes, by one of its audit ids (as
-   * keystonemiddleware has done since CVE-2015-7546: every re-encoding of a token carries the same signed
-   * audit ids), and, while the list has entries without an audit id, by any id Keystone could have written
-   * for the same signed message (PKI and PKIZ forms of its canonical encodings, see cms/canonical.ts).
-   * `subject.keystoneIds` is filled in when they had to be computed.
+   * validate() without a wait when none is needed (the signing certificates in memory, a revocation list fresh
+   * enough): the outcome, or the refusal thrown, at once. A promise when the verification failed in a way that
+   * fresher certificates may cure (the refetch decides); undefined when certificates or the list must be
+   * fetched first (validate() then does all of it, under the validation deadline). Same checks, same order.
    */
-  private async checkRevoked(subject: RevocationSubject, computeKeystoneIds: () => readonly string[]): Promise<void> {
-    const list = await this.deps.revocations.ids();
-    if (list.size === 0) return;
-    const revoked =
-      subject.hashes.some((id) => list.has(id)) ||
-      subject.auditIds.some((id) => list.hasAuditId(id)) ||
-      (list.withoutAuditId > 0 && (subject.keystoneIds ??= computeKeystoneIds()).some((id) => list.has(id)));
-    if (revoked) throw new TokenRejectedError('ERR_TOKEN_REVOKED', 'token is revoked');
+  validateAtOnce(token: string, hashes: readonly string[]): Validated | Promise<Validated> | undefined {
+    const material = this.deps.certificates.currentNow();
+    const list = material && this.deps.revocations.idsNow();
+    if (!list) return undefined;
+    const verified = this.verifyWith(material, token, Date.now());
+    if (verified instanceof Promise) return verified.then((outcome) => this.conclude(outcome, hashes));
+    const identity = readIdentity(verified.verified.json());
+    return this.unlessRevoked(list, identity, verified, hashes);
   }
 
-  /** As checkRevoked, for a token known from the cache (check_revocations_for_cached). */
+  /** The identity of a verified token, checked against the revocation list. */
+  private async conclude(outcome: { verified: VerifiedToken; material: SigningMaterial }, hashes: readonly string[]): Promise<Validated> {
+    const identity = readIdentity(outcome.verified.json());
+    return this.unlessRevoked(await this.deps.revocations.ids(), identity, outcome, hashes);
+  }
+
+  private unlessRevoked(list: RevocationEntries, identity: Identity, { verified, material }: { verified: VerifiedToken; material: SigningMaterial }, hashes: readonly string[]): Validated {
+    const subject: RevocationSubject = { hashes, auditIds: identity.auditIds };
+    checkRevokedIn(list, subject, () => keystoneIds(verified.signedData, material.signer, this.deps.options.hashAlgorithms));
+    return { identity, bodyBytes: verified.content.length, keystoneIds: subject.keystoneIds };
+  }
+
+  /** As validate()'s revocation check, for a token known from the cache (check_revocations_for_cached). */
   async checkCachedRevoked(token: string, subject: RevocationSubject): Promise<void> {
     const material = await this.deps.certificates.current();
-    await this.checkRevoked(subject, () => keystoneIds(parseSignedData(tokenToDer(token, this.limits)), material.signer, this.deps.options.hashAlgorithms));
+    checkRevokedIn(await this.deps.revocations.ids(), subject, () => keystoneIds(parseSignedData(tokenToDer(token, this.limits)), material.signer, this.deps.options.hashAlgorithms));
   }
 
   private get limits() {
@@ -83,9 +91,12 @@ export class PkiValidator implements TokenValidator {
    */
   private async verify(token: string): Promise<{ verified: VerifiedToken; material: SigningMaterial }> {
     const arrivedAt = Date.now();
-    const material = await this.deps.certificates.current();
-    const key = UndecidableTokens.keyOf(token);
-    const again = this.undecidable.recall(key, material, arrivedAt);
+    return this.verifyWith(await this.deps.certificates.current(), token, arrivedAt);
+  }
+
+  /** verify() with the material at hand: at once, or a promise when a refetch of the certificates must decide. */
+  private verifyWith(material: SigningMaterial, token: string, arrivedAt: number): Verification | Promise<Verification> {
+    const again = this.undecidable.recall(token, material, arrivedAt);
     if (again) throw again;
     this.deps.counters.cmsVerifications++;
     try {
@@ -93,20 +104,41 @@ export class PkiValidator implements TokenValidator {
     } catch (error) {
       // Certificates fetched after the token arrived have had their say: the failure is final.
       if (!curableByNewCertificates(error) || this.deps.certificates.fetchedSince(material, arrivedAt)) throw error;
-      const cause = (error as { code: string }).code;
-      let fresh: SigningMaterial;
-      try {
-        fresh = await this.deps.certificates.refresh(`token refused with ${cause}`, material);
-      } catch (refusal) {
-        if (refusal instanceof IdentityServerError && refusal.code === 'ERR_CERTIFICATE_REFETCH_PENDING') {
-          this.undecidable.remember(key, material, this.deps.certificates.cooldownEndsAt, cause);
-        }
-        throw refusal;
-      }
-      this.deps.counters.cmsVerifications++;
-      return { verified: fresh.verify(token, this.limits), material: fresh };
+      return this.verifyAfterRefetch(token, material, (error as { code: string }).code);
     }
   }
+
+  private async verifyAfterRefetch(token: string, material: SigningMaterial, cause: string): Promise<Verification> {
+    let fresh: SigningMaterial;
+    try {
+      fresh = await this.deps.certificates.refresh(`token refused with ${cause}`, material);
+    } catch (refusal) {
+      if (refusal instanceof IdentityServerError && refusal.code === 'ERR_CERTIFICATE_REFETCH_PENDING') {
+        this.undecidable.remember(token, material, this.deps.certificates.cooldownEndsAt, cause);
+      }
+      throw refusal;
+    }
+    this.deps.counters.cmsVerifications++;
+    return { verified: fresh.verify(token, this.limits), material: fresh };
+  }
+}
+
+type Verification = { verified: VerifiedToken; material: SigningMaterial };
+
+/**
+ * Throws ERR_TOKEN_REVOKED when the list names the token: by one of its hashes, by one of its audit ids (as
+ * keystonemiddleware has done since CVE-2015-7546: every re-encoding of a token carries the same signed
+ * audit ids), and, while the list has entries without an audit id, by any id Keystone could have written
+ * for the same signed message (PKI and PKIZ forms of its canonical encodings, see cms/canonical.ts).
+ * `subject.keystoneIds` is filled in when they had to be computed.
+ */
+function checkRevokedIn(list: RevocationEntries, subject: RevocationSubject, computeKeystoneIds: () => readonly string[]): void {
+  if (list.size === 0) return;
+  const revoked =
+    subject.hashes.some((id) => list.has(id)) ||
+    subject.auditIds.some((id) => list.hasAuditId(id)) ||
+    (list.withoutAuditId > 0 && (subject.keystoneIds ??= computeKeystoneIds()).some((id) => list.has(id)));
+  if (revoked) throw new TokenRejectedError('ERR_TOKEN_REVOKED', 'token is revoked');
 }
 
 /**

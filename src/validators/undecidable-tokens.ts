@@ -33,13 +33,17 @@ export class UndecidableTokens {
     return createHash('sha256').update(token).digest('base64');
   }
 
-  /** The 503 to answer again for `key`, judged against `material`, or undefined. */
-  recall(key: string, material: object, now = Date.now()): IdentityServerError | undefined {
+  /**
+   * The 503 to answer again for `token`, judged against `material`, or undefined. The token is hashed only when
+   * some token is held: a request in a calm time pays nothing here.
+   */
+  recall(token: string, material: object, now = Date.now()): IdentityServerError | undefined {
     if (this.entries.size === 0) return undefined;
     if (material !== this.material) {
       this.entries.clear(); // new certificates: every token is judged afresh
       return undefined;
     }
+    const key = UndecidableTokens.keyOf(token);
     const judgement = this.entries.get(key);
     if (!judgement) return undefined;
     if (judgement.until <= now) {
@@ -54,7 +58,8 @@ export class UndecidableTokens {
     );
   }
 
-  remember(key: string, material: object, until: number, cause: string): void {
+  remember(token: string, material: object, until: number, cause: string): void {
+    const key = UndecidableTokens.keyOf(token);
     if (material !== this.material) {
       this.entries.clear();
       this.material = material;

@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import test from 'node:test';
+import { spawnSync } from 'node:child_process';
 import { tokenBody } from '../../src/testing/index.js';
 import { readIdentity } from '../../src/token/access-info.js';
 import { serviceHeaders, userHeaders } from '../../src/token/headers.js';
@@ -54,4 +55,68 @@ test('user and service headers: keystonemiddleware names, roles joined once for 
   assert.equal(service['x-service-roles'], 'member,reader');
   assert.equal(service['x-service-user-name'], 'ann');
   assert.ok(Object.keys(service).every((name) => name.startsWith('x-service-')));
+});
+
+test("a v3 catalog of many regions converts as keystonemiddleware's _normalize_catalog does: one entry per region in the order first seen, none named for endpoints without a region", () => {
+  // Regions interleaved and revisited, more of them than the conversion scans before it keeps a map of them.
+  const regions = ['RegionOne', 'RegionTwo', ...Array.from({ length: 12 }, (_, i) => `r${i}`)];
+  const endpoints: Record<string, unknown>[] = [];
+  for (const iface of ['public', 'Internal', 'admin']) {
+    for (const region of regions) endpoints.push({ id: `${region}-${iface}`, interface: iface, region, region_id: region, url: `http://${region}.test/${iface}` });
+  }
+  endpoints.push({ id: 'no-region', interface: 'public', url: 'http://nowhere.test/' });
+  endpoints.splice(5, 0, { id: 'late', interface: 'public', region: 'r11', url: 'http://r11.test/again' });
+  const catalog = [
+    { id: 's1', type: 'compute', name: 'nova', endpoints },
+    { id: 's2', type: 'image', endpoints: endpoints.slice(0, 3) },
+    { id: 's3', type: 'volume', name: 'cinder', endpoints: [] },
+  ];
+  const body = tokenBody({ version: 'v3' }) as { token: { catalog: unknown } };
+  body.token.catalog = catalog;
+  const header = userHeaders(readIdentity(body), true)['x-service-catalog']!;
+  const script = 'import json, sys\nfrom keystonemiddleware.auth_token._request import _normalize_catalog\nprint(json.dumps(_normalize_catalog(json.load(sys.stdin))))';
+  const python = spawnSync('/usr/bin/python3', ['-c', script], { input: JSON.stringify(catalog), encoding: 'utf8' });
+  assert.equal(python.status, 0, `keystonemiddleware (python3-keystonemiddleware) must be importable for this comparison: ${python.stderr}`);
+  assert.deepEqual(JSON.parse(header), JSON.parse(python.stdout));
+  // Key order too (a service reading the header as text sees it): the same as keystonemiddleware's.
+  assert.equal(header, JSON.stringify(JSON.parse(python.stdout)));
+});
+
+test('tokens with the same catalog share one frozen copy of it, and X-Service-Catalog text; their bodies still serialise exactly as signed', () => {
+  const first = tokenBody({ version: 'v3', catalogSize: 7, user: 'ann' });
+  const second = tokenBody({ version: 'v3', catalogSize: 7, user: 'bob', roles: ['reader'] });
+  const signed = JSON.stringify(second);
+  const a = readIdentity(JSON.parse(JSON.stringify(first)));
+  const b = readIdentity(JSON.parse(signed));
+  assert.equal(b.catalog, a.catalog, 'the v2 catalog is the one already converted');
+  assert.equal((b.body as { token: { catalog: unknown } }).token.catalog, (a.body as { token: { catalog: unknown } }).token.catalog);
+  assert.equal(JSON.stringify(b.body), signed, 'the body serialises as signed');
+  assert.ok(Object.isFrozen((b.body as { token: { catalog: object[] } }).token.catalog[0]));
+  const headersA = userHeaders(a, true);
+  const headersB = userHeaders(b, true);
+  assert.equal(headersB['x-service-catalog'], headersA['x-service-catalog']);
+  assert.equal(headersB['x-user-name'], 'bob');
+  assert.equal(headersB['x-roles'], 'reader');
+});
+
+test('a catalog that differs from the kept one in a value, a key, or only the order of its keys is read as its own', () => {
+  const base = tokenBody({ version: 'v3', catalogSize: 3 }) as { token: { catalog: Record<string, unknown>[] } };
+  const kept = readIdentity(JSON.parse(JSON.stringify(base)));
+  const variants: [string, (catalog: Record<string, unknown>[]) => void][] = [
+    ['a url', (c) => ((c[2]!.endpoints as Record<string, unknown>[])[1]!.url = 'http://elsewhere.test/v1')],
+    ['an extra key', (c) => (c[1]!.extra = true)],
+    ['a missing service', (c) => c.pop()],
+    ['key order', (c) => (c[0] = Object.fromEntries(Object.entries(c[0]!).reverse()))],
+    ['a number for a string', (c) => (c[0]!.name = 7)],
+  ];
+  for (const [what, change] of variants) {
+    readIdentity(JSON.parse(JSON.stringify(base))); // the kept catalog is the base one again
+    const body = JSON.parse(JSON.stringify(base)) as typeof base;
+    change(body.token.catalog);
+    const signed = JSON.stringify(body);
+    const identity = readIdentity(JSON.parse(signed));
+    assert.notEqual(identity.catalog, kept.catalog, what);
+    assert.equal(JSON.stringify(identity.body), signed, `${what}: the body serialises as signed`);
+    assert.deepEqual(JSON.parse(userHeaders(identity, true)['x-service-catalog']!), identity.catalog, what);
+  }
 });
