@@ -4,7 +4,9 @@
 import { spawnSync } from 'node:child_process';
 import os from 'node:os';
 
-const cores = os.availableParallelism();
+// The machine's cores, not availableParallelism(): a benchmark process already pinned to the app's core (as
+// bench/revocation.ts runs its lists) would count 1, and its identity server would then share that core.
+const cores = os.cpus().length;
 const hasTaskset = process.platform === 'linux' && spawnSync('taskset', ['-V']).status === 0;
 
 /** Why pinning is not possible here, or undefined when it is. */

@@ -246,15 +246,21 @@ export class RevocationList {
         throw new IdentityServerError(response!.status === 401 || response!.status === 403 ? 'ERR_IDENTITY_AUTH' : 'ERR_IDENTITY_RESPONSE', `GET ${path} answered ${response!.status}`);
       }
       const current = this.revoked;
-      const revoked = await this.read(reader, async (fresh) => (current ? this.retain(current, fresh) : { entries: fresh, older: false }));
-      this.revoked = revoked;
-      this.fetchedAt = this.now();
-      if (this.failures > 0 || this.source === 'signing_dir') this.deps.logger.info({ entries: revoked.size, failures: this.failures }, 'revocation list fetched from the identity server again');
-      this.source = 'identity server';
-      this.failures = 0;
-      this.retryAt = 0;
-      this.lastFailure = undefined;
-      if (channels.revocationRefresh.hasSubscribers) channels.revocationRefresh.publish({ ok: true, entries: revoked.size, durationMs: performance.now() - start });
+      let inUse = false;
+      // The new list serves requests from here on (a large one before its revoked.pem is written).
+      const use = (revoked: RevocationEntries): void => {
+        inUse = true;
+        this.revoked = revoked;
+        this.fetchedAt = this.now();
+        if (this.failures > 0 || this.source === 'signing_dir') this.deps.logger.info({ entries: revoked.size, failures: this.failures }, 'revocation list fetched from the identity server again');
+        this.source = 'identity server';
+        this.failures = 0;
+        this.retryAt = 0;
+        this.lastFailure = undefined;
+        if (channels.revocationRefresh.hasSubscribers) channels.revocationRefresh.publish({ ok: true, entries: revoked.size, durationMs: performance.now() - start });
+      };
+      const revoked = await this.read(reader, async (fresh) => (current ? this.retain(current, fresh) : { entries: fresh, older: false }), use);
+      if (!inUse) use(revoked);
       return revoked;
     } catch (error) {
       reader?.close();
@@ -299,9 +305,10 @@ export class RevocationList {
    * The list a reader was given, verified, then read into entries. With `settle` (a fetched list), revoked.pem is
    * written once `settle` has judged the entries: not when it finds an older list, nor when the entries cannot be
    * read. A small list is read on this thread, its file written meanwhile and replaced after the judgement; a large
-   * one on the reader's worker thread (the DER moved there once verified), which writes the file after it.
+   * one on the reader's worker thread (the DER moved there once verified), which writes the file after it: `use`
+   * is then given the entries before the file is written.
    */
-  private async read(reader: RevocationReader, settle?: (fresh: RevocationEntries) => Promise<{ entries: RevocationEntries; older: boolean }>): Promise<RevocationEntries> {
+  private async read(reader: RevocationReader, settle?: (fresh: RevocationEntries) => Promise<{ entries: RevocationEntries; older: boolean }>, use?: (entries: RevocationEntries) => void): Promise<RevocationEntries> {
     const signed = await reader.signed();
     const material = await this.deps.certificates.current();
     let verified: VerifiedToken;
@@ -332,6 +339,7 @@ export class RevocationList {
       return fresh;
     }
     const { entries, older } = await settle(fresh);
+    use?.(entries); // in use while its 160 MB of PEM (at 1,000,000 entries) are written and synced
     if (!older) await this.storeLarge(reader);
     return entries;
   }

@@ -93,6 +93,7 @@ export class IdentityServer {
   private revocationPem: string | undefined;
   private unparseablePem: string | undefined;
   private servedRevocationList: string | undefined;
+  private answered: { pem: string; bytes: Buffer } | undefined;
   /** OAuth2 clients (application credentials): id -> secret and the token they get. */
   private readonly oauth2Clients = new Map<string, { secret: string; spec: TokenSpec }>();
   private wrongCertificate: TestCertificate | undefined;
@@ -357,7 +358,7 @@ export class IdentityServer {
       case 'GET /v3/auth/tokens/OS-PKI/revoked':
         if (!this.isAdmin(req)) return send(res, 401, { error: { code: 401, message: 'admin token required' } });
         if (this.fault === 'unparseable-revocation-list') return send(res, 200, { signed: this.unparseableRevocationList() });
-        return send(res, 200, { signed: this.servedRevocationList ?? this.revocationList() });
+        return sendText(res, 200, this.revocationAnswer(), 'application/json');
       case 'GET /v3/auth/tokens': {
         if (!this.isAdmin(req)) return send(res, 401, { error: { code: 401 } });
         const found = this.online.get(String(req.headers['x-subject-token'] ?? ''));
@@ -423,6 +424,16 @@ export class IdentityServer {
     body.token.application_credential = { id: clientId, name: `oauth2-${clientId.slice(0, 8)}`, restricted: true };
     this.online.set(id, body);
     return send(res, 200, { access_token: id, token_type: 'Bearer', expires_in: client.spec.expiresIn ?? 3600 });
+  }
+
+  /**
+   * The answer to GET .../revoked, {"signed": PEM} as Keystone's json.dumps writes it, kept with the list it
+   * holds (a list of 1,000,000 entries is a 160 MB answer: serialised once, not per request).
+   */
+  private revocationAnswer(): Buffer {
+    const pem = this.servedRevocationList ?? this.revocationList();
+    if (this.answered?.pem !== pem) this.answered = { pem, bytes: Buffer.from(`{"signed": ${JSON.stringify(pem)}}`) };
+    return this.answered.bytes;
   }
 
   private revocationList(): string {
