@@ -49,7 +49,7 @@ export interface RoundRow {
   'revoked.pem written ms': number;
   'longest stall ms': number;
   'longest GC pause ms (kind)': string;
-  'RSS growth MiB (no forced GC)': number;
+  'RSS growth MiB as refresh() ends (no forced GC)': number;
   'CPU stolen by the host ms': number | string;
 }
 
@@ -145,7 +145,7 @@ async function measure(entries: number, rounds: number, audit: AuditIds): Promis
       'revoked.pem written ms': Math.round(ms),
       'longest stall ms': +(histogram.max / 1e6).toFixed(1),
       'longest GC pause ms (kind)': `${longestGc.ms.toFixed(1)} (${longestGc.kind})`,
-      'RSS growth MiB (no forced GC)': Math.round((process.memoryUsage.rss() - rssBefore) / MiB),
+      'RSS growth MiB as refresh() ends (no forced GC)': Math.round((process.memoryUsage.rss() - rssBefore) / MiB),
       'CPU stolen by the host ms': stolenBefore === undefined || stolenAfter === undefined ? '-' : Math.round(stolenAfter - stolenBefore),
     });
   }
@@ -204,7 +204,7 @@ export function summary(result: RunResult): Record<string, string | number> {
     entries: result.rounds[0]!.entries,
     refreshes: result.rounds.length,
     'refresh ms median (range)': `${Math.round(median(refresh))} (${Math.min(...refresh)}-${Math.max(...refresh)})`,
-    'longest stall ms (median of rounds)': `${Math.max(...stalls)} (${median(stalls)})`,
+    'longest stall ms (median of rounds)': `${Math.max(...stalls)} (${median(stalls).toFixed(1)})`,
     'RSS growth MiB, no forced GC: 0.5 s after (operator)': Math.round(result.rssNoGcMiB),
     'the same 10 s later': Math.round(result.rssSettledMiB),
     'peak RSS growth MiB': Math.round(result.rssPeakMiB),

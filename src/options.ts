@@ -111,7 +111,7 @@ export const EXTRA_DECLARATIONS: readonly OptionDeclaration[] = [
   { name: 'certificateRefetchCooldown', type: 'int', default: 60, help: 'Seconds between two refetches of the signing certificates caused by tokens from an unknown signer.' },
   { name: 'revocationMaxStaleness', type: 'int', default: 300, help: 'Seconds a revocation list may be used past its refresh time while the identity server cannot give a new one; past it, uncached PKI tokens get 503.' },
   { name: 'identityResponseMaxBytes', type: 'int', default: 67108864, help: 'Largest answer accepted from the identity server, in bytes, the revocation list aside.' },
-  { name: 'revocationListMaxBytes', type: 'int', default: 268435456, help: 'Largest revocation list answer accepted, in bytes: a list of 1,000,000 entries with audit ids is about 160 MB. It is read as it arrives, on a worker thread, and kept as about 40 bytes per entry.' },
+  { name: 'revocationListMaxBytes', type: 'int', default: 268435456, help: 'Largest revocation list answer accepted, in bytes: a list of 1,000,000 entries with audit ids is about 160 MB. It is decoded as it arrives, its ids read on a worker thread, and kept as about 40 bytes per entry.' },
   { name: 'remoteUser', type: 'function', default: undefined, help: "(req) => the Kerberos principal the request authenticated as, or undefined: keystonemiddleware's REMOTE_USER (e.g. read from a header your authenticating proxy sets and clients cannot). Tokens bound to Kerberos need it under enforce_token_bind." },
   { name: 'allowInsecureSigningDir', type: 'bool', default: false, help: 'Use a signing_dir that another user owns or can write, and files in it that are symbolic links or another user\'s, with a warning instead of refusing: only where another trusted account manages the directory.' },
   { name: 'circuitBreakerThreshold', type: 'int', default: 5, help: 'Consecutive identity server outages (unreachable, timeout, 5xx) after which uncached requests get 503 at once instead of each waiting for its timeout.' },
@@ -334,7 +334,8 @@ export interface AuthTokenOptions {
   identityResponseMaxBytes?: number;
   /**
    * Largest revocation list answer accepted, in bytes: a list of 1,000,000 entries with audit ids is about 160 MB. It
-   * is read as it arrives, on a worker thread, and kept as about 40 bytes per entry. Default: `268435456`.
+   * is decoded as it arrives, its ids read on a worker thread, and kept as about 40 bytes per entry. Default:
+   * `268435456`.
    */
   revocationListMaxBytes?: number;
   /** Milliseconds to wait for memcached before going on without the shared cache. Default: `200`. */

@@ -104,6 +104,10 @@ export const SLOT_BYTES = 24;
 // Fitted on V8 heap growth per entry (bench/memory.ts) for catalogs of 0 to 30 services (470 to 15,000 bytes
 // of body): 1.7 bytes per byte of body JSON, 1 per character of header, ~2.1 KB fixed; within 1% on each. The fit
 // was made with 36-character keys (pki:<md5>), now counted by keyBytes(): their ~52 bytes are out of the fixed part.
-const BODY_FACTOR = 1.7;
+// Since tokens with the same catalog share one frozen copy of it (token/catalog-memo.ts), a token whose catalog
+// differs from the last one read takes more (its own catalog frozen, and its v2 form): 2.0 per byte keeps a cache
+// of such tokens within 9% of cacheMaxBytes (1.087 at 16 MiB, 1.003 at 64 MiB; 1.7 gave 1.176 and 1.102), and a
+// cache of tokens sharing a catalog well under it (0.23-0.81).
+const BODY_FACTOR = 2;
 const ENTRY_OVERHEAD = 2050;
 const INVALID_ENTRY_BYTES = 350;
