@@ -3,29 +3,15 @@
 // json.dumps writes it), beside Keystone's own. Each is matched exactly (case and all) through the middleware;
 // a list of them is held in byte tables, not strings (RevokedSet.counts); the rollback merge keeps them. Tokens
 // and lists are signed by python3-keystoneclient (cms_sign_token, cms_sign_text) with the identity server's key.
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes, randomUUID } from 'node:crypto';
-import { writeFileSync } from 'node:fs';
-import { join } from 'node:path';
-import { startIdentityServer, tokenBody, type IdentityServer } from '../../src/testing/index.js';
-import { startApp, tempDir } from '../helpers/app.js';
-import { keystoneclientMissing, keystoneclientSign } from '../helpers/keystoneclient.js';
+import { tokenBody } from '../../src/testing/index.js';
+import { startApp } from '../helpers/app.js';
+import { keystoneclientSign } from '../helpers/keystoneclient.js';
+import { cert, idp, key, useKeystoneclientSigner } from '../helpers/keystoneclient-signer.js';
 
-let idp: IdentityServer;
-let cert = '';
-let key = '';
-before(async () => {
-  const missing = keystoneclientMissing();
-  if (missing) assert.fail(`${missing}; .ci/run installs it`);
-  idp = await startIdentityServer();
-  const dir = tempDir();
-  cert = join(dir, 'signing.pem');
-  key = join(dir, 'signing.key');
-  writeFileSync(cert, idp.pki.signing.pem);
-  writeFileSync(key, idp.pki.signing.privateKey.export({ type: 'pkcs8', format: 'pem' }) as string, { mode: 0o600 });
-});
-after(() => idp?.close());
+useKeystoneclientSigner();
 
 /** Python's isoformat as Keystone wrote `expires` (microseconds, "Z"). */
 const iso = (date: Date) => date.toISOString().replace(/\.(\d{3})Z$/, '.$1000Z');

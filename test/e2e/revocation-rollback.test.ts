@@ -3,32 +3,19 @@
 // Keystone lists a revoked token until it expires: each entry is kept until its `expires`, and such a list is
 // warned about. The lists here are signed by python3-keystoneclient (cms_sign_text, as Keystone's PKI provider
 // signed them), with the identity server's own key, and served by it.
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { hashToken } from '../../src/index.js';
 import { parseSignedData } from '../../src/cms/signed-data.js';
 import { tokenToDer } from '../../src/token/format.js';
-import { startIdentityServer, type IdentityServer } from '../../src/testing/index.js';
 import { startApp, tempDir } from '../helpers/app.js';
-import { keystoneclientMissing, keystoneclientSign } from '../helpers/keystoneclient.js';
+import { keystoneclientSign } from '../helpers/keystoneclient.js';
+import { cert, idp, key, useKeystoneclientSigner } from '../helpers/keystoneclient-signer.js';
 
-let idp: IdentityServer;
-let cert = '';
-let key = '';
-before(async () => {
-  const missing = keystoneclientMissing();
-  if (missing) assert.fail(`${missing}; .ci/run installs it`);
-  idp = await startIdentityServer();
-  const dir = tempDir();
-  cert = join(dir, 'signing.pem');
-  key = join(dir, 'signing.key');
-  writeFileSync(cert, idp.pki.signing.pem);
-  writeFileSync(key, idp.pki.signing.privateKey.export({ type: 'pkcs8', format: 'pem' }) as string, { mode: 0o600 });
-});
-after(() => idp?.close());
+useKeystoneclientSigner();
 
 interface Entry {
   id: string;
