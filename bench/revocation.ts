@@ -4,7 +4,9 @@
 // Per refresh: its time, the longest event-loop stall and GC pause during it; over the run: resident memory
 // growth after the last refresh as the operator sees it (no forced GC), its peak, and the same after forcing
 // collections (the figure a bench that forces GC would report). The identity server runs in its own process on the
-// other cores: the time and stall measured are this library's. Each list runs in a fresh process.
+// other cores: the time and stall measured are this library's. Each list runs in a fresh process. BENCH_DEBUG=1
+// prints process.memoryUsage() at each reading and, after forced GC, the resident mappings over 4 MiB
+// (/proc/self/smaps): how the causes of resident growth were found (see bench/RESULTS.md).
 import { execFileSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { readFileSync } from 'node:fs';
